@@ -1,0 +1,368 @@
+/**
+ * The js-libp2p 3 muxer: an `AbstractStreamMuxer` that feeds the connection's
+ * bytes to the session engine, turns its events into stream events, and
+ * writes the frames it produces, batched once per tick.
+ */
+
+import { MuxerClosedError } from '@libp2p/interface'
+import { AbstractStreamMuxer } from '@libp2p/utils'
+import { sessionConfig } from '../config.js'
+import { TransportClosedError, TooManyOutboundStreamsError } from '../errors.js'
+import { GoAwayCode } from '../protocol/constants.js'
+import { SessionClosedError } from '../protocol/errors.js'
+import { YamuxSession } from '../protocol/session.js'
+import { coalesce } from './coalesce.js'
+import { YamuxStream } from './stream.js'
+import type { StreamChannel } from './stream.js'
+import type { ResolvedOptions } from '../config.js'
+import type { RemoteResetError } from '../protocol/errors.js'
+import type { SessionEvents } from '../protocol/session.js'
+import type { AbortOptions, CreateStreamOptions, MessageStream, MetricGroup } from '@libp2p/interface'
+import type { SendResult } from '@libp2p/utils'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** Protocol id Yamux is negotiated under */
+export const YAMUX_PROTOCOL_ID = '/yamux/1.0.0'
+
+/** How long a failing session waits for its Go Away to be written before dropping the transport, in ms */
+const GOAWAY_FLUSH_TIMEOUT = 1_000
+
+const clock = { now: () => performance.now() }
+
+export interface YamuxMuxerInit {
+  options: ResolvedOptions
+  metrics?: MetricGroup
+}
+
+/** A Yamux session over one libp2p connection */
+export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements SessionEvents, StreamChannel {
+  /** The protocol engine; exposed for inspection (round-trip time, windows, stream states) */
+  readonly session: YamuxSession
+  private readonly options: ResolvedOptions
+  private readonly byId = new Map<number, YamuxStream>()
+  private readonly waitingForTransport = new Set<YamuxStream>()
+  private readonly pendingPings = new Map<number, (result: number | Error) => void>()
+  private ackBacklogWaiters: Array<() => void> = []
+  private flushScheduled = false
+  private transportSaturated = false
+  private keepAliveTimer: ReturnType<typeof setTimeout> | undefined
+  private outboundCount = 0
+
+  constructor (maConn: MessageStream, init: YamuxMuxerInit) {
+    super(maConn, {
+      protocol: YAMUX_PROTOCOL_ID,
+      name: 'yamux',
+      maxEarlyStreams: init.options.maxEarlyStreams,
+      streamOptions: init.options.streamOptions,
+      metrics: init.metrics
+    })
+    this.options = init.options
+    const role = maConn.direction === 'outbound' ? 'client' : 'server'
+    this.session = new YamuxSession(sessionConfig(init.options, role), this, clock)
+
+    maConn.addEventListener('drain', () => {
+      this.transportSaturated = false
+      this.flush()
+      this.wakeWaitingStreams()
+    })
+    this.scheduleKeepAlive()
+  }
+
+  // --- bytes in and out ---------------------------------------------------------
+
+  onData (data: Uint8Array | Uint8ArrayList): void {
+    if (data instanceof Uint8Array) {
+      this.session.receive(data)
+      return
+    }
+    for (const buf of data) {
+      this.session.receive(buf)
+    }
+  }
+
+  /** @internal session event */
+  onOutput (): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      queueMicrotask(() => {
+        this.flushScheduled = false
+        this.flush()
+      })
+    }
+  }
+
+  private flush (): void {
+    if (this.transportSaturated || this.session.pendingOutputBytes === 0) {
+      return
+    }
+    const output = coalesce(this.session.takeOutput())
+    if (this.maConn.status !== 'open') {
+      return
+    }
+    try {
+      if (!this.maConn.send(output)) {
+        this.transportSaturated = true
+      }
+    } catch (err: any) {
+      this.log.error('transport refused data - %e', err)
+    }
+  }
+
+  // --- StreamChannel (used by streams) -----------------------------------------------
+
+  /** @internal */
+  sendStreamData (stream: YamuxStream, data: Uint8ArrayList): SendResult {
+    if (this.transportSaturated) {
+      this.waitingForTransport.add(stream)
+      return { sentBytes: 0, canSendMore: false }
+    }
+    const sentBytes = this.session.write(stream.streamId, data)
+    // a stream whose window ran out is woken by onStreamWritable when credit arrives
+    return { sentBytes, canSendMore: this.session.sendWindow(stream.streamId) > 0 }
+  }
+
+  /** @internal */
+  closeWrite (id: number): void {
+    this.session.closeWrite(id)
+  }
+
+  /** @internal */
+  reset (id: number, code: number): void {
+    this.session.reset(id, code)
+  }
+
+  /** @internal */
+  consume (id: number, bytes: number): void {
+    this.session.consume(id, bytes)
+  }
+
+  private wakeWaitingStreams (): void {
+    if (this.waitingForTransport.size === 0) {
+      return
+    }
+    const streams = [...this.waitingForTransport]
+    this.waitingForTransport.clear()
+    for (const stream of streams) {
+      stream.safeDispatchEvent('drain')
+    }
+  }
+
+  // --- session events ---------------------------------------------------------------
+
+  /** @internal */
+  onInboundStream (id: number): void {
+    if (this.listenerCount('stream') === 0 && this.earlyStreams.length >= this.maxEarlyStreams) {
+      this.log('refusing stream %d: %d streams already wait for a stream listener', id, this.earlyStreams.length)
+      this.session.reset(id)
+      return
+    }
+    const stream = this.newStream(id, 'inbound')
+    this.onRemoteStream(stream)
+  }
+
+  /** @internal */
+  onStreamData (id: number, data: Uint8Array): void {
+    const stream = this.byId.get(id)
+    if (stream == null) {
+      // the application already let go of this stream: keep its window moving
+      this.session.consume(id, data.byteLength)
+      return
+    }
+    stream.onData(data)
+  }
+
+  /** @internal */
+  onStreamRemoteClose (id: number): void {
+    this.byId.get(id)?.onRemoteCloseWrite()
+  }
+
+  /** @internal */
+  onStreamReset (id: number, error: RemoteResetError): void {
+    this.byId.get(id)?.onRemoteResetWith(error)
+  }
+
+  /** @internal */
+  onStreamWritable (id: number): void {
+    const stream = this.byId.get(id)
+    if (stream == null) {
+      return
+    }
+    if (this.transportSaturated) {
+      this.waitingForTransport.add(stream)
+    } else {
+      stream.safeDispatchEvent('drain')
+    }
+  }
+
+  /** @internal */
+  onAckBacklogAvailable (): void {
+    const waiters = this.ackBacklogWaiters
+    this.ackBacklogWaiters = []
+    waiters.forEach(wake => { wake() })
+  }
+
+  /** @internal */
+  onPong (value: number, rtt: number): void {
+    const resolve = this.pendingPings.get(value)
+    if (resolve != null) {
+      this.pendingPings.delete(value)
+      resolve(rtt)
+    }
+  }
+
+  /** @internal */
+  onRemoteGoAway (): void {
+    this.log('remote sent Go Away 0: draining, no new streams')
+  }
+
+  /** @internal */
+  onSessionError (error: Error): void {
+    this.log.error('session failed - %e', error)
+    this.stopTimers()
+    for (const [value, settle] of this.pendingPings) {
+      this.pendingPings.delete(value)
+      settle(error)
+    }
+    this.flush()
+    super.abort(error)
+    this.closeTransport(error)
+  }
+
+  // --- streams -------------------------------------------------------------------------
+
+  async onCreateStream (options: CreateStreamOptions): Promise<YamuxStream> {
+    if (this.outboundCount >= this.options.maxOutboundStreams) {
+      throw new TooManyOutboundStreamsError(`${this.outboundCount} outbound streams are open, the limit (maxOutboundStreams) is ${this.options.maxOutboundStreams}`)
+    }
+    while (this.session.canOpenStreams && this.session.ackBacklog >= 256) {
+      options.signal?.throwIfAborted()
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => { reject(options.signal?.reason) }
+        options.signal?.addEventListener('abort', onAbort, { once: true })
+        this.ackBacklogWaiters.push(() => {
+          options.signal?.removeEventListener('abort', onAbort)
+          resolve()
+        })
+      })
+    }
+    let id: number
+    try {
+      id = this.session.openStream()
+    } catch (err: any) {
+      if (err instanceof SessionClosedError) {
+        throw new MuxerClosedError(err.message)
+      }
+      throw err
+    }
+    const stream = this.newStream(id, 'outbound', options)
+    this.outboundCount++
+    stream.addEventListener('close', () => { this.outboundCount-- })
+    return stream
+  }
+
+  private newStream (id: number, direction: 'inbound' | 'outbound', options: CreateStreamOptions = {}): YamuxStream {
+    const streamOptions = { ...this.options.streamOptions, ...options }
+    const stream = new YamuxStream({
+      id,
+      direction,
+      log: this.log.newScope(`${direction}:${id}`),
+      channel: this,
+      maxPayload: this.options.maxMessageSize - 12,
+      maxReadBufferLength: streamOptions.maxReadBufferLength,
+      maxWriteBufferLength: streamOptions.maxWriteBufferLength,
+      inactivityTimeout: streamOptions.inactivityTimeout
+    })
+    this.byId.set(id, stream)
+    stream.addEventListener('close', () => {
+      this.byId.delete(id)
+      this.waitingForTransport.delete(stream)
+    })
+    return stream
+  }
+
+  // --- session control ---------------------------------------------------------------
+
+  /** Measure the round-trip time with a ping; resolves with it in ms */
+  async ping (options?: AbortOptions): Promise<number> {
+    options?.signal?.throwIfAborted()
+    const value = this.session.ping()
+    return new Promise<number>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.pendingPings.delete(value)
+        this.session.cancelPing(value)
+        reject(options?.signal?.reason)
+      }
+      options?.signal?.addEventListener('abort', onAbort, { once: true })
+      this.pendingPings.set(value, result => {
+        options?.signal?.removeEventListener('abort', onAbort)
+        if (result instanceof Error) {
+          reject(result)
+        } else {
+          resolve(result)
+        }
+      })
+    })
+  }
+
+  /**
+   * Graceful close: no new streams, every stream finishes sending what it was
+   * given, then Go Away 0. Bounded by `options.signal`.
+   */
+  async close (options?: AbortOptions): Promise<void> {
+    if (this.status !== 'open') {
+      return
+    }
+    this.session.refuseNewStreams()
+    try {
+      await super.close(options)
+    } finally {
+      this.session.goAway(GoAwayCode.Normal)
+      this.flush()
+      this.stopTimers()
+    }
+  }
+
+  /** Go Away 2 (1 for a protocol violation), every stream aborted, the transport closed */
+  abort (err: Error): void {
+    if (this.status === 'closed') {
+      return
+    }
+    this.stopTimers()
+    this.session.abort(err)
+  }
+
+  /** The transport closed: streams still open end with an error unless we were closing anyway */
+  onTransportClosed (err?: Error): void {
+    this.stopTimers()
+    if (err == null && this.status === 'open' && this.streams.length > 0) {
+      err = new TransportClosedError(`the connection closed with ${this.streams.length} streams still open`)
+    }
+    super.onTransportClosed(err)
+  }
+
+  private closeTransport (error: Error): void {
+    if (this.maConn.status !== 'open') {
+      return
+    }
+    this.maConn.close({ signal: AbortSignal.timeout(GOAWAY_FLUSH_TIMEOUT) })
+      .catch(() => { this.maConn.abort(error) })
+  }
+
+  private scheduleKeepAlive (): void {
+    clearTimeout(this.keepAliveTimer)
+    const at = this.session.nextTickAt()
+    if (at === undefined) {
+      return
+    }
+    this.keepAliveTimer = setTimeout(() => {
+      this.session.tick()
+      this.scheduleKeepAlive()
+    }, Math.max(0, at - clock.now()))
+    this.keepAliveTimer.unref?.()
+  }
+
+  private stopTimers (): void {
+    clearTimeout(this.keepAliveTimer)
+    this.keepAliveTimer = undefined
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Per-stream flow control: what we may send, what the peer may send, and
+ * when and how much credit to grant it.
+ *
+ * Credit is granted only for bytes the application has consumed, once at
+ * least half the window is owed, so a slow reader stalls the sender instead
+ * of growing our buffers. The window grows (auto-tuning) while it is used up
+ * faster than about two round trips, within a per-stream cap and a budget
+ * shared by every stream of the connection.
+ */
+
+import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
+
+/** The receive memory all streams of one session may be granted together, in bytes */
+export class ReceiveBudget {
+  /** Most bytes all receive windows may add up to */
+  readonly limit: number
+  /** Bytes currently held by receive windows */
+  used = 0
+
+  constructor (limit: number) {
+    this.limit = limit
+  }
+
+  /** Take `bytes` unconditionally (a stream's initial window is never refused) */
+  take (bytes: number): void {
+    this.used += bytes
+  }
+
+  /** Take up to `bytes` for window growth; returns how many were taken */
+  takeUpTo (bytes: number): number {
+    const granted = Math.max(0, Math.min(bytes, this.limit - this.used))
+    this.used += granted
+    return granted
+  }
+
+  /** Give back `bytes` when a window shrinks away (the stream ended) */
+  release (bytes: number): void {
+    this.used = Math.max(0, this.used - bytes)
+  }
+}
+
+/** The receiving side of one stream's window */
+export class ReceiveWindow {
+  /** Current window size in bytes: the most we hold for this stream (in flight plus unread) */
+  size: number
+  /** Most the window may grow to, in bytes */
+  readonly maxSize: number
+  /** Bytes the peer may still send before it needs more credit */
+  credit = INITIAL_STREAM_WINDOW
+  /** Bytes received but not yet consumed by the application */
+  unconsumed = 0
+  private readonly budget: ReceiveBudget
+  private lastGrantAt: number
+
+  constructor (initialSize: number, maxSize: number, budget: ReceiveBudget, now: number) {
+    this.size = initialSize
+    this.maxSize = Math.max(maxSize, initialSize)
+    this.budget = budget
+    this.lastGrantAt = now
+    budget.take(initialSize)
+  }
+
+  /** Bytes consumed by the application for which no credit has been granted yet */
+  get owed (): number {
+    return this.size - this.credit - this.unconsumed
+  }
+
+  /**
+   * The credit to announce with SYN or ACK: how much our initial window
+   * exceeds the 256 KiB the peer assumes. Counts as granted.
+   */
+  announceInitial (): number {
+    const extra = this.size - this.credit
+    this.credit = this.size
+    return extra
+  }
+
+  /** A Data frame of `length` bytes was announced; false when it exceeds the peer's credit */
+  receive (length: number): boolean {
+    if (length > this.credit) {
+      return false
+    }
+    this.credit -= length
+    this.unconsumed += length
+    return true
+  }
+
+  /** The application consumed `bytes` of received data */
+  consume (bytes: number): void {
+    this.unconsumed = Math.max(0, this.unconsumed - bytes)
+  }
+
+  /**
+   * The credit to grant now: 0 until at least half the window is owed. Before
+   * granting, the window doubles (within the cap and the budget) when the last
+   * half window was used in less than two round trips.
+   *
+   * @param now - current time in ms
+   * @param rtt - latest measured round-trip time in ms, if any
+   */
+  takeGrant (now: number, rtt: number | undefined): number {
+    if (this.owed < this.size / 2) {
+      return 0
+    }
+    if (rtt != null && this.size < this.maxSize && now - this.lastGrantAt < 2 * rtt) {
+      this.size += this.budget.takeUpTo(Math.min(this.size, this.maxSize - this.size))
+    }
+    const grant = this.owed
+    this.credit += grant
+    this.lastGrantAt = now
+    return grant
+  }
+
+  /** The stream ended: give its memory back to the budget */
+  release (): void {
+    this.budget.release(this.size)
+  }
+}
+
+/**
+ * Add window credit from the peer to a send window.
+ *
+ * @returns the new window, or `undefined` when it would pass 2^32 - 1 (a protocol violation)
+ */
+export function addSendCredit (window: number, credit: number): number | undefined {
+  const total = window + credit
+  return total > MAX_UINT32 ? undefined : total
+}
