@@ -1,0 +1,342 @@
+/**
+ * A Yamux session without libp2p, as an it-pipe style duplex: pipe the
+ * transport's bytes into `sink` and `source` back into the transport.
+ *
+ * ```ts
+ * const session = new DuplexSession({ role: 'client' })
+ * pipe(socketSource, session, socketSink)
+ * const stream = await session.openStream()
+ * ```
+ */
+
+import { resolveOptions, sessionConfig } from '../config.js'
+import { TransportClosedError } from '../errors.js'
+import { coalesce } from '../libp2p/coalesce.js'
+import { GoAwayCode } from '../protocol/constants.js'
+import { SessionClosedError } from '../protocol/errors.js'
+import { YamuxSession } from '../protocol/session.js'
+import { SessionStream } from './stream.js'
+import type { SessionStreamChannel } from './stream.js'
+import type { YamuxOptions } from '../config.js'
+import type { RemoteResetError } from '../protocol/errors.js'
+import type { SessionEvents } from '../protocol/session.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** Writers wait while more than this many bytes (1 MiB) of frames wait for the transport */
+export const OUTPUT_HIGH_WATER_MARK = 1024 * 1024
+
+/** Options of a {@link DuplexSession} */
+export interface DuplexSessionInit extends YamuxOptions {
+  /** The client opens odd stream ids, the server even ones; the side that dialed is usually the client */
+  role: 'client' | 'server'
+}
+
+/** Options of calls that may wait */
+export interface WaitOptions {
+  signal?: AbortSignal
+}
+
+const clock = { now: () => performance.now() }
+
+/** A Yamux session over any reliable byte stream */
+export class DuplexSession implements SessionEvents, SessionStreamChannel {
+  /** The protocol engine (round-trip time, stream states, windows) */
+  readonly core: YamuxSession
+  /** Resolves when the session has ended, normally or not */
+  readonly closed: Promise<void>
+  private readonly streams = new Map<number, SessionStream>()
+  private readonly accepted: SessionStream[] = []
+  private readonly pings = new Map<number, (result: number | Error) => void>()
+  private readonly waiters = new Set<() => void>()
+  private outputWaiter: (() => void) | undefined
+  private ended = false
+  private endError: Error | undefined
+  private resolveClosed!: () => void
+  private keepAliveTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor (init: DuplexSessionInit) {
+    const { role, ...options } = init
+    this.core = new YamuxSession(sessionConfig(resolveOptions(options), role), this, clock)
+    this.closed = new Promise(resolve => { this.resolveClosed = resolve })
+    this.source = this.produce()
+    this.scheduleKeepAlive()
+  }
+
+  /** Frames to write to the transport, pulled at the transport's pace */
+  readonly source: AsyncGenerator<Uint8ArrayList>
+
+  /** Consume the transport's bytes; resolves when the transport ends */
+  sink = async (source: AsyncIterable<Uint8Array | Uint8ArrayList>): Promise<void> => {
+    try {
+      for await (const chunk of source) {
+        if (this.ended) {
+          break
+        }
+        if (chunk instanceof Uint8Array) {
+          this.core.receive(chunk)
+        } else {
+          for (const piece of chunk) {
+            this.core.receive(piece)
+          }
+        }
+      }
+      this.end(this.streams.size > 0 ? new TransportClosedError(`the transport ended with ${this.streams.size} streams open`) : undefined)
+    } catch (err: any) {
+      this.end(err)
+    }
+  }
+
+  private async * produce (): AsyncGenerator<Uint8ArrayList> {
+    while (true) {
+      if (this.core.pendingOutputBytes > 0) {
+        yield coalesce(this.core.takeOutput())
+        this.wakeWriters()
+        continue
+      }
+      if (this.ended) {
+        return
+      }
+      await new Promise<void>(resolve => { this.outputWaiter = resolve })
+    }
+  }
+
+  // --- operations --------------------------------------------------------------
+
+  /** Open a stream; waits while 256 streams await their ACK */
+  async openStream (options?: WaitOptions): Promise<SessionStream> {
+    while (this.core.canOpenStreams && this.core.ackBacklog >= 256) {
+      await this.waitForChange(options)
+    }
+    if (this.ended) {
+      throw new SessionClosedError(`session ended${this.endError != null ? `: ${this.endError.message}` : ''}`)
+    }
+    const id = this.core.openStream()
+    return this.track(id)
+  }
+
+  /** The next stream the remote opened; rejects once the session has ended */
+  async acceptStream (options?: WaitOptions): Promise<SessionStream> {
+    while (true) {
+      const stream = this.accepted.shift()
+      if (stream != null) {
+        return stream
+      }
+      if (this.ended || this.core.remoteGoAway) {
+        throw new SessionClosedError(this.ended ? 'session ended' : 'remote sent Go Away')
+      }
+      await this.waitForChange(options)
+    }
+  }
+
+  /** Ping the remote; resolves with the round-trip time in ms */
+  async ping (options?: WaitOptions): Promise<number> {
+    const value = this.core.ping()
+    return new Promise<number>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.pings.delete(value)
+        this.core.cancelPing(value)
+        reject(options?.signal?.reason)
+      }
+      options?.signal?.addEventListener('abort', onAbort, { once: true })
+      this.pings.set(value, result => {
+        options?.signal?.removeEventListener('abort', onAbort)
+        if (result instanceof Error) {
+          reject(result)
+        } else {
+          resolve(result)
+        }
+      })
+    })
+  }
+
+  /** Send Go Away (default Normal): neither side opens new streams; open ones continue */
+  goAway (code: GoAwayCode = GoAwayCode.Normal): void {
+    this.core.goAway(code)
+  }
+
+  /**
+   * Graceful close: no new streams, every stream's writes are finished with
+   * FIN, then Go Away 0 and the session ends. Bounded by `options.signal`.
+   */
+  async close (options?: WaitOptions): Promise<void> {
+    this.core.refuseNewStreams()
+    for (const stream of this.streams.values()) {
+      await stream.shutdown('write')
+    }
+    while (this.core.pendingOutputBytes > 0 && !this.ended) {
+      await this.waitForChange(options)
+    }
+    this.core.goAway(GoAwayCode.Normal)
+    this.end()
+  }
+
+  /** End at once: Go Away 2 (1 for a protocol violation), every stream fails with `err` */
+  abort (err: Error): void {
+    this.core.abort(err)
+  }
+
+  // --- SessionStreamChannel ----------------------------------------------------------
+
+  /** @internal */
+  write (id: number, data: Uint8Array): number {
+    if (this.core.pendingOutputBytes > OUTPUT_HIGH_WATER_MARK) {
+      return 0
+    }
+    return this.core.write(id, data)
+  }
+
+  /** @internal */
+  async writable (): Promise<void> {
+    await this.waitForChange()
+  }
+
+  /** @internal */
+  closeWrite (id: number): void {
+    this.core.closeWrite(id)
+  }
+
+  /** @internal */
+  reset (id: number, code: number): void {
+    this.core.reset(id, code)
+    this.streams.delete(id)
+  }
+
+  /** @internal */
+  consume (id: number, bytes: number): void {
+    this.core.consume(id, bytes)
+  }
+
+  // --- SessionEvents -------------------------------------------------------------
+
+  /** @internal */
+  onOutput (): void {
+    const waiter = this.outputWaiter
+    this.outputWaiter = undefined
+    waiter?.()
+  }
+
+  /** @internal */
+  onInboundStream (id: number): void {
+    this.accepted.push(this.track(id))
+    this.wakeWriters()
+  }
+
+  /** @internal */
+  onStreamData (id: number, data: Uint8Array): void {
+    const stream = this.streams.get(id)
+    if (stream == null) {
+      this.core.consume(id, data.byteLength)
+      return
+    }
+    stream.onData(data)
+  }
+
+  /** @internal */
+  onStreamRemoteClose (id: number): void {
+    this.streams.get(id)?.onRemoteEnd()
+    this.forgetIfFinished(id)
+  }
+
+  /** @internal */
+  onStreamReset (id: number, error: RemoteResetError): void {
+    this.streams.get(id)?.onError(error)
+    this.streams.delete(id)
+  }
+
+  /** @internal */
+  onStreamWritable (): void {
+    this.wakeWriters()
+  }
+
+  /** @internal */
+  onAckBacklogAvailable (): void {
+    this.wakeWriters()
+  }
+
+  /** @internal */
+  onPong (value: number, rtt: number): void {
+    const settle = this.pings.get(value)
+    this.pings.delete(value)
+    settle?.(rtt)
+  }
+
+  /** @internal */
+  onRemoteGoAway (): void {
+    this.wakeWriters()
+  }
+
+  /** @internal */
+  onSessionError (error: Error): void {
+    this.end(error)
+  }
+
+  // --- internals --------------------------------------------------------------------
+
+  private track (id: number): SessionStream {
+    const stream = new SessionStream(id, this)
+    this.streams.set(id, stream)
+    return stream
+  }
+
+  private forgetIfFinished (id: number): void {
+    if (this.core.stream(id) == null) {
+      this.streams.delete(id)
+    }
+  }
+
+  private end (error?: Error): void {
+    if (this.ended) {
+      return
+    }
+    this.ended = true
+    this.endError = error
+    clearTimeout(this.keepAliveTimer)
+    const failure = error ?? new SessionClosedError('session closed')
+    for (const stream of this.streams.values()) {
+      stream.onError(failure)
+    }
+    this.streams.clear()
+    for (const settle of this.pings.values()) {
+      settle(failure)
+    }
+    this.pings.clear()
+    this.wakeWriters()
+    this.onOutput()
+    this.resolveClosed()
+  }
+
+  private async waitForChange (options?: WaitOptions): Promise<void> {
+    options?.signal?.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.waiters.delete(wake)
+        reject(options?.signal?.reason)
+      }
+      const wake = (): void => {
+        options?.signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      this.waiters.add(wake)
+      options?.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  private wakeWriters (): void {
+    const waiters = [...this.waiters]
+    this.waiters.clear()
+    waiters.forEach(wake => { wake() })
+  }
+
+  private scheduleKeepAlive (): void {
+    clearTimeout(this.keepAliveTimer)
+    const at = this.core.nextTickAt()
+    if (at === undefined || this.ended) {
+      return
+    }
+    this.keepAliveTimer = setTimeout(() => {
+      this.core.tick()
+      this.scheduleKeepAlive()
+    }, Math.max(0, at - clock.now()))
+    this.keepAliveTimer.unref?.()
+  }
+}
