@@ -117,8 +117,9 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       return { sentBytes: 0, canSendMore: false }
     }
     const sentBytes = this.session.write(stream.streamId, data)
-    // a stream whose window ran out is woken by onStreamWritable when credit arrives
-    return { sentBytes, canSendMore: this.session.sendWindow(stream.streamId) > 0 }
+    // a stream that could not send everything is woken by onStreamWritable when
+    // credit arrives; one that just used up its window is stopped by its next write
+    return { sentBytes, canSendMore: sentBytes === data.byteLength }
   }
 
   /** @internal */
