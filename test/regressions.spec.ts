@@ -6,9 +6,9 @@
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { resolveOptions, sessionConfig } from '../src/config.js'
 import { Flag, FrameType, GoAwayCode, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
 import { YamuxSession } from '../src/protocol/session.js'
-import { resolveOptions, sessionConfig } from '../src/config.js'
 import { delay, muxerPair, rawPeerPair, recordFrames } from './fixtures/pair.js'
 import type { YamuxStream } from '../src/index.js'
 

@@ -50,7 +50,7 @@ describe('standalone duplex session', () => {
     void (async () => {
       while (true) {
         const stream = await pair.server.acceptStream().catch(() => undefined)
-        if (stream == null) return
+        if (stream == null) { return }
         void echo(stream)
       }
     })()

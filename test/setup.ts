@@ -1,9 +1,8 @@
 /**
- * Loaded by mocha before every test file (`--require`):
- * - a guarded `Promise.withResolvers` polyfill for Node 20 (js-libp2p 3 code
- *   calls it; our own source does not);
- * - a guard that fails the run when an unhandled rejection, an uncaught
- *   exception or a listener-leak warning happens at any point.
+ * Loaded by mocha before every test file (`--require`). It installs a guarded
+ * `Promise.withResolvers` polyfill for Node 20 (js-libp2p 3 code calls it; our
+ * own source does not), and fails the run when an unhandled rejection, an
+ * uncaught exception or a listener-leak warning happens at any point.
  */
 
 import { installPolyfills } from './fixtures/polyfill.js'

@@ -4,8 +4,8 @@
  * and payload.
  */
 
-import { allocUnsafe } from 'uint8arrays/alloc'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { allocUnsafe } from 'uint8arrays/alloc'
 
 /** Buffers are merged up to this many bytes: one full default frame (64 KiB) plus slack for small frames */
 export const COALESCE_LIMIT = 64 * 1024 + 1024

@@ -80,7 +80,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     }
   }
 
-  /** @internal session event */
+  /** Engine event: frames wait in the outbox */
   onOutput (): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true
@@ -110,7 +110,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
 
   // --- StreamChannel (used by streams) -----------------------------------------------
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   sendStreamData (stream: YamuxStream, data: Uint8ArrayList): SendResult {
     if (this.transportSaturated) {
       this.waitingForTransport.add(stream)
@@ -122,17 +122,17 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     return { sentBytes, canSendMore: sentBytes === data.byteLength }
   }
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   closeWrite (id: number): void {
     this.session.closeWrite(id)
   }
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   reset (id: number, code: number): void {
     this.session.reset(id, code)
   }
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   consume (id: number, bytes: number): void {
     this.session.consume(id, bytes)
   }
@@ -150,7 +150,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
 
   // --- session events ---------------------------------------------------------------
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onInboundStream (id: number): void {
     if (this.listenerCount('stream') === 0 && this.earlyStreams.length >= this.maxEarlyStreams) {
       this.log('refusing stream %d: %d streams already wait for a stream listener', id, this.earlyStreams.length)
@@ -161,7 +161,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     this.onRemoteStream(stream)
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamData (id: number, data: Uint8Array): void {
     const stream = this.byId.get(id)
     if (stream == null) {
@@ -172,17 +172,17 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     stream.onData(data)
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamRemoteClose (id: number): void {
     this.byId.get(id)?.onRemoteCloseWrite()
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamReset (id: number, error: RemoteResetError): void {
     this.byId.get(id)?.onRemoteResetWith(error)
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamWritable (id: number): void {
     const stream = this.byId.get(id)
     if (stream == null) {
@@ -195,14 +195,14 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     }
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onAckBacklogAvailable (): void {
     const waiters = this.ackBacklogWaiters
     this.ackBacklogWaiters = []
     waiters.forEach(wake => { wake() })
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onPong (value: number, rtt: number): void {
     const resolve = this.pendingPings.get(value)
     if (resolve != null) {
@@ -211,12 +211,12 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     }
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onRemoteGoAway (): void {
     this.log('remote sent Go Away 0: draining, no new streams')
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onSessionError (error: Error): void {
     this.log.error('session failed - %e', error)
     this.stopTimers()

@@ -8,8 +8,8 @@ import { StreamResetError, StreamResetEvent, TimeoutError } from '@libp2p/interf
 import { AbstractStream } from '@libp2p/utils'
 import type { RemoteResetError } from '../protocol/errors.js'
 import type { AbortOptions, MessageStreamDirection, StreamCloseEvent } from '@libp2p/interface'
-import type { SendResult } from '@libp2p/utils'
 import type { Logger } from '@libp2p/logger'
+import type { SendResult } from '@libp2p/utils'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** What a stream needs from its muxer */

@@ -163,7 +163,11 @@ export class YamuxSession implements FrameSink {
 
   // --- input -------------------------------------------------------------
 
-  /** Feed received bytes. A protocol violation fails the session (Go Away 1) instead of throwing */
+  /**
+   * Feed received bytes. A protocol violation fails the session (Go Away 1)
+   * instead of throwing; an error thrown by an event handler fails it (Go Away 2)
+   * and is rethrown.
+   */
   receive (chunk: Uint8Array): void {
     if (this.failure != null) {
       return
@@ -176,11 +180,13 @@ export class YamuxSession implements FrameSink {
         this.fail(err, GoAwayCode.ProtocolError)
         return
       }
+      // an event handler threw mid-frame: the decoder cannot resynchronise, so end the session
+      this.fail(err, GoAwayCode.InternalError)
       throw err
     }
   }
 
-  /** @internal decoder callback */
+  /** Decoder callback: a whole header was read */
   onHeader (header: FrameHeader): boolean {
     switch (header.type) {
       case FrameType.Ping:
@@ -194,12 +200,12 @@ export class YamuxSession implements FrameSink {
     }
   }
 
-  /** @internal decoder callback */
+  /** Decoder callback: a piece of a Data body */
   onBody (header: FrameHeader, piece: Uint8Array): void {
     this.events.onStreamData(header.streamId, piece)
   }
 
-  /** @internal decoder callback */
+  /** Decoder callback: the frame is complete; FIN and RST take effect after its data */
   onFrameEnd (header: FrameHeader): void {
     if (header.type !== FrameType.Data && header.type !== FrameType.WindowUpdate) {
       return
@@ -240,6 +246,10 @@ export class YamuxSession implements FrameSink {
     if (stream == null) {
       // unknown, finished or refused stream: ignore, skipping any body unbuffered
       return false
+    }
+    if (hasFlag(flags, Flag.FIN) || hasFlag(flags, Flag.RST)) {
+      // this frame ends the remote's sending: consuming its data must not earn credit
+      stream.remoteEnding = true
     }
     if (hasFlag(flags, Flag.ACK) && stream.outbound && !stream.acknowledged) {
       stream.acknowledged = true
@@ -346,9 +356,7 @@ export class YamuxSession implements FrameSink {
    */
   openStream (): number {
     if (!this.canOpenStreams) {
-      throw new SessionClosedError(this.failure != null
-        ? `session failed: ${this.failure.message}`
-        : this.remoteGoAway ? 'remote sent Go Away, no new streams may be opened' : 'session is closing, no new streams may be opened')
+      throw new SessionClosedError(this.whyClosed())
     }
     if (this.awaitingAck >= ACK_BACKLOG) {
       throw new AckBacklogFullError(`${ACK_BACKLOG} streams already await their ACK`)
@@ -361,6 +369,16 @@ export class YamuxSession implements FrameSink {
     this.awaitingAck++
     this.queueFrame(FrameType.WindowUpdate, Flag.SYN, id, stream.receiveWindow.announceInitial())
     return id
+  }
+
+  private whyClosed (): string {
+    if (this.failure != null) {
+      return `session failed: ${this.failure.message}`
+    }
+    if (this.remoteGoAway) {
+      return 'remote sent Go Away, no new streams may be opened'
+    }
+    return 'session is closing, no new streams may be opened'
   }
 
   /**

@@ -17,6 +17,8 @@ export class StreamState {
   localClosed = false
   /** The peer sent FIN: its direction is closed */
   remoteClosed = false
+  /** A frame carrying the peer's FIN or RST is being received: no more credit is owed */
+  remoteEnding = false
   /** Bytes we may still send before the peer grants more credit */
   sendWindow = INITIAL_STREAM_WINDOW
   /** A write found the send window empty: say so when credit arrives */
@@ -37,7 +39,7 @@ export class StreamState {
 
   /** Credit is only worth granting while the peer may still send */
   get wantsCredit (): boolean {
-    return !this.remoteClosed
+    return !this.remoteClosed && !this.remoteEnding
   }
 }
 

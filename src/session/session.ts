@@ -177,7 +177,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
 
   // --- SessionStreamChannel ----------------------------------------------------------
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   write (id: number, data: Uint8Array): number {
     if (this.core.pendingOutputBytes > OUTPUT_HIGH_WATER_MARK) {
       return 0
@@ -185,43 +185,43 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
     return this.core.write(id, data)
   }
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   async writable (): Promise<void> {
     await this.waitForChange()
   }
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   closeWrite (id: number): void {
     this.core.closeWrite(id)
   }
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   reset (id: number, code: number): void {
     this.core.reset(id, code)
     this.streams.delete(id)
   }
 
-  /** @internal */
+  /** Stream channel: called by the streams */
   consume (id: number, bytes: number): void {
     this.core.consume(id, bytes)
   }
 
   // --- SessionEvents -------------------------------------------------------------
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onOutput (): void {
     const waiter = this.outputWaiter
     this.outputWaiter = undefined
     waiter?.()
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onInboundStream (id: number): void {
     this.accepted.push(this.track(id))
     this.wakeWriters()
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamData (id: number, data: Uint8Array): void {
     const stream = this.streams.get(id)
     if (stream == null) {
@@ -231,41 +231,41 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
     stream.onData(data)
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamRemoteClose (id: number): void {
     this.streams.get(id)?.onRemoteEnd()
     this.forgetIfFinished(id)
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamReset (id: number, error: RemoteResetError): void {
     this.streams.get(id)?.onError(error)
     this.streams.delete(id)
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onStreamWritable (): void {
     this.wakeWriters()
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onAckBacklogAvailable (): void {
     this.wakeWriters()
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onPong (value: number, rtt: number): void {
     const settle = this.pings.get(value)
     this.pings.delete(value)
     settle?.(rtt)
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onRemoteGoAway (): void {
     this.wakeWriters()
   }
 
-  /** @internal */
+  /** Engine event (SessionEvents) */
   onSessionError (error: Error): void {
     this.end(error)
   }

@@ -128,7 +128,7 @@ export class SessionStream implements AsyncIterable<Uint8Array> {
     }
   }
 
-  /** @internal data arrived from the session */
+  /** Data arrived from the session */
   onData (data: Uint8Array): void {
     if (this.readShut) {
       this.channel.consume(this.id, data.byteLength)
@@ -138,13 +138,13 @@ export class SessionStream implements AsyncIterable<Uint8Array> {
     this.wake()
   }
 
-  /** @internal the remote sent FIN */
+  /** The remote sent FIN */
   onRemoteEnd (): void {
     this.remoteEnded = true
     this.wake()
   }
 
-  /** @internal the stream ended with an error (remote reset, session failure) */
+  /** The stream ended with an error (remote reset, session failure) */
   onError (error: Error): void {
     if (this.error == null) {
       this.error = error

@@ -1,0 +1,357 @@
+import { expect } from 'aegir/chai'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW, MAX_UINT32 } from '../../src/protocol/constants.js'
+import { ProtocolViolationError } from '../../src/protocol/errors.js'
+import { addSendCredit, ReceiveBudget, ReceiveWindow } from '../../src/protocol/flow-control.js'
+import { clientWithStream, concat, dataFrame, dataHeader, FakeClock, goAwayFrames, KiB, MiB, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
+
+const W = INITIAL_STREAM_WINDOW
+
+describe('protocol/flow-control ReceiveWindow', () => {
+  it('grants nothing until half the window is consumed, then exactly the owed credit once', () => {
+    const w = new ReceiveWindow(W, 16 * MiB, new ReceiveBudget(64 * MiB), 0)
+    expect(w.announceInitial()).to.equal(0)
+    expect(w.receive(200 * KiB)).to.equal(true)
+    w.consume(W / 2 - 1)
+    expect(w.takeGrant(0, undefined)).to.equal(0)
+    w.consume(1)
+    expect(w.takeGrant(0, undefined)).to.equal(W / 2)
+    expect(w.takeGrant(0, undefined)).to.equal(0)
+    expect(w.credit).to.equal(W - 200 * KiB + W / 2)
+  })
+
+  it('receiving alone never earns a grant', () => {
+    const w = new ReceiveWindow(W, 16 * MiB, new ReceiveBudget(64 * MiB), 0)
+    w.announceInitial()
+    expect(w.receive(W)).to.equal(true)
+    expect(w.takeGrant(0, 10)).to.equal(0)
+    expect(w.receive(1)).to.equal(false, 'past the window')
+  })
+
+  it('announces the part of a larger initial window above 256 KiB', () => {
+    const w = new ReceiveWindow(W * 4, 16 * MiB, new ReceiveBudget(64 * MiB), 0)
+    expect(w.announceInitial()).to.equal(W * 3)
+    expect(w.credit).to.equal(W * 4)
+    expect(w.receive(W * 4)).to.equal(true)
+  })
+
+  it('doubles the window on quick grants up to its cap, and stops at the budget', () => {
+    const capped = new ReceiveWindow(W, MiB, new ReceiveBudget(64 * MiB), 0)
+    const sizes: number[] = []
+    for (let i = 0; i < 5; i++) {
+      capped.receive(capped.size / 2)
+      capped.consume(capped.size / 2)
+      expect(capped.takeGrant(i, 10)).to.be.greaterThan(0)
+      sizes.push(capped.size)
+    }
+    expect(sizes).to.deep.equal([2 * W, 4 * W, 4 * W, 4 * W, 4 * W])
+
+    const budget = new ReceiveBudget(3 * W)
+    const tight = new ReceiveWindow(W, 16 * MiB, budget, 0)
+    for (let i = 0; i < 4; i++) {
+      tight.receive(tight.size / 2)
+      tight.consume(tight.size / 2)
+      tight.takeGrant(i, 10)
+    }
+    expect(tight.size).to.equal(3 * W)
+    expect(budget.used).to.equal(3 * W)
+    tight.release()
+    expect(budget.used).to.equal(0)
+  })
+
+  it('does not grow when grants are more than 2 RTT apart, or without an RTT', () => {
+    const w = new ReceiveWindow(W, 16 * MiB, new ReceiveBudget(64 * MiB), 0)
+    let now = 0
+    for (let i = 0; i < 4; i++) {
+      now += 21
+      w.receive(W / 2)
+      w.consume(W / 2)
+      expect(w.takeGrant(now, 10)).to.equal(W / 2)
+    }
+    w.receive(W / 2)
+    w.consume(W / 2)
+    expect(w.takeGrant(now, undefined)).to.equal(W / 2)
+    expect(w.size).to.equal(W)
+  })
+
+  it('addSendCredit refuses a window past 2^32-1', () => {
+    expect(addSendCredit(W, MAX_UINT32 - W)).to.equal(MAX_UINT32)
+    expect(addSendCredit(W, MAX_UINT32 - W + 1)).to.equal(undefined)
+  })
+})
+
+describe('protocol/session window accounting', () => {
+  it('sends no window update until half the window is consumed, then exactly one with the owed credit', () => {
+    const { t, id } = clientWithStream()
+    t.receive(dataFrame(id, 100 * KiB), dataFrame(id, 100 * KiB))
+    expect(t.takeFrames()).to.deep.equal([])
+    t.session.consume(id, W / 2 - 1)
+    expect(t.takeFrames()).to.deep.equal([])
+    t.session.consume(id, 1)
+    const frames = t.takeFrames()
+    expect(frames).to.have.length(1)
+    expect(frames[0]).to.include({ type: FrameType.WindowUpdate, flags: 0, streamId: id, length: W / 2 })
+    t.session.consume(id, 200 * KiB - W / 2)
+    expect(t.takeFrames()).to.deep.equal([], 'less than half owed again')
+  })
+
+  it('receiving data alone never produces a window update (credit only on consumption)', () => {
+    const { t, id } = clientWithStream()
+    for (let i = 0; i < 64; i++) {
+      t.receive(dataFrame(id, 4 * KiB))
+    }
+    expect(t.receivedBytes(id)).to.equal(W)
+    expect(t.takeFrames()).to.deep.equal([])
+    expect(t.errors).to.deep.equal([])
+  })
+
+  it('advertises an initial window above 256 KiB with the SYN of an outbound stream', () => {
+    const t = new TestSession({ role: 'client', initialStreamWindow: MiB })
+    const id = t.session.openStream()
+    const syn = streamFrames(t.takeFrames())
+    expect(syn).to.have.length(1)
+    expect(syn[0]).to.include({ type: FrameType.WindowUpdate, flags: Flag.SYN, streamId: id, length: MiB - W })
+    // the peer may then use the whole window at once
+    t.receive(windowUpdate(id, 0, Flag.ACK), dataFrame(id, MiB))
+    expect(t.errors).to.deep.equal([])
+    expect(t.receivedBytes(id)).to.equal(MiB)
+  })
+
+  it('advertises an initial window above 256 KiB with the ACK of an inbound stream', () => {
+    const t = new TestSession({ role: 'server', initialStreamWindow: MiB })
+    t.receive(windowUpdate(1, 0, Flag.SYN))
+    const ack = streamFrames(t.takeFrames())
+    expect(ack).to.have.length(1)
+    expect(ack[0]).to.include({ type: FrameType.WindowUpdate, flags: Flag.ACK, streamId: 1, length: MiB - W })
+    t.receive(dataFrame(1, MiB))
+    expect(t.errors).to.deep.equal([])
+    expect(t.receivedBytes(1)).to.equal(MiB)
+  })
+
+  it('the default 256 KiB window is opened and acknowledged with length 0', () => {
+    const t = new TestSession({ role: 'server' })
+    t.receive(windowUpdate(1, 0, Flag.SYN))
+    expect(streamFrames(t.takeFrames())).to.deep.equal([{ type: FrameType.WindowUpdate, flags: Flag.ACK, streamId: 1, length: 0, body: new Uint8Array(0) }])
+  })
+
+  it('data past the window is a protocol error: Go Away 1 and onSessionError(ProtocolViolationError)', () => {
+    const { t, id } = clientWithStream()
+    t.receive(dataFrame(id, 200 * KiB))
+    // the header alone is refused: the body is never buffered
+    t.receive(dataHeader(id, W - 200 * KiB + 1))
+    expect(t.errors).to.have.length(1)
+    expect(t.errors[0]).to.be.instanceOf(ProtocolViolationError)
+    const frames = t.takeFrames()
+    expect(goAwayFrames(frames).map(f => f.length)).to.deep.equal([GoAwayCode.ProtocolError])
+    expect(t.session.streamCount).to.equal(0)
+    expect(t.session.receiveBudgetUsed).to.equal(0)
+  })
+
+  it('with a larger initial window, data past it is still a protocol error', () => {
+    const { t, id } = clientWithStream({ initialStreamWindow: MiB })
+    t.receive(dataFrame(id, MiB - 1))
+    expect(t.errors).to.deep.equal([])
+    t.receive(dataHeader(id, 2))
+    expect(t.errors[0]).to.be.instanceOf(ProtocolViolationError)
+    expect(goAwayFrames(t.takeFrames()).map(f => f.length)).to.deep.equal([GoAwayCode.ProtocolError])
+  })
+
+  it('a single Data header announcing more than the window is refused before its body', () => {
+    const { t, id } = clientWithStream()
+    t.receive(dataHeader(id, 0xffff_0000))
+    expect(t.errors[0]).to.be.instanceOf(ProtocolViolationError)
+    expect(t.receivedBytes(id)).to.equal(0)
+  })
+
+  it('measures RTT with its own ping on the first stream, even with keepalive off', () => {
+    const t = new TestSession({ role: 'client', keepAlive: false })
+    t.session.openStream()
+    const pings = pingFrames(t.takeFrames())
+    expect(pings).to.have.length(1)
+    expect(pings[0].flags).to.equal(Flag.SYN)
+    t.session.openStream()
+    expect(pingFrames(t.takeFrames())).to.have.length(0, 'one RTT ping at a time')
+
+    const server = new TestSession({ role: 'server', keepAlive: false })
+    server.receive(windowUpdate(1, 0, Flag.SYN))
+    expect(pingFrames(server.takeFrames())).to.have.length(1)
+  })
+
+  describe('auto-tuning', () => {
+    /** Client with stream 1 and an RTT of `rtt` ms measured from its own ping */
+    function tuned (rtt: number, overrides: { maxStreamWindow?: number, connectionReceiveBudget?: number }): { t: TestSession, clock: FakeClock, id: number } {
+      const clock = new FakeClock(1000)
+      const t = new TestSession({ role: 'client', keepAlive: false, ...overrides }, clock)
+      const id = t.session.openStream()
+      const ping = pingFrames(t.takeFrames())[0]
+      clock.advance(rtt)
+      t.receive(pingFrame(ping.length, Flag.ACK), windowUpdate(id, 0, Flag.ACK))
+      expect(t.pongs).to.deep.equal([{ value: ping.length, rtt }])
+      expect(t.session.rtt).to.equal(rtt)
+      return { t, clock, id }
+    }
+
+    /** The simulated peer sends half the window, the application consumes it; returns the grant */
+    function halfWindowRound (t: TestSession, id: number): number {
+      const half = t.session.stream(id)!.receiveWindow.size / 2
+      t.receive(dataFrame(id, half))
+      t.session.consume(id, half)
+      const updates = streamFrames(t.takeFrames())
+      expect(updates).to.have.length(1)
+      expect(updates[0]).to.include({ type: FrameType.WindowUpdate, streamId: id, flags: 0 })
+      return updates[0].length
+    }
+
+    it('consuming half windows quickly doubles the window up to maxStreamWindow', () => {
+      const { t, clock, id } = tuned(10, { maxStreamWindow: 2 * MiB })
+      const sizes: number[] = []
+      let peerWindow = W
+      for (let i = 0; i < 6; i++) {
+        clock.advance(1)
+        const before = t.session.stream(id)!.receiveWindow.size
+        peerWindow += halfWindowRound(t, id) - before / 2
+        sizes.push(t.session.stream(id)!.receiveWindow.size)
+        // the grant always brings the peer's window to the full new size
+        expect(peerWindow).to.equal(sizes[sizes.length - 1])
+      }
+      expect(sizes).to.deep.equal([512 * KiB, MiB, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB])
+      expect(t.errors).to.deep.equal([])
+    })
+
+    it('window growth stops at the connection receive budget', () => {
+      const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB, connectionReceiveBudget: MiB })
+      for (let i = 0; i < 5; i++) {
+        clock.advance(1)
+        halfWindowRound(t, id)
+      }
+      expect(t.session.stream(id)!.receiveWindow.size).to.equal(MiB)
+      expect(t.session.receiveBudgetUsed).to.equal(MiB)
+
+      // a second stream still gets its initial window, but cannot grow
+      const second = t.session.openStream()
+      t.receive(windowUpdate(second, 0, Flag.ACK))
+      t.takeFrames()
+      expect(t.session.receiveBudgetUsed).to.equal(MiB + W)
+      for (let i = 0; i < 3; i++) {
+        clock.advance(1)
+        expect(halfWindowRound(t, second)).to.equal(W / 2)
+      }
+      expect(t.session.stream(second)!.receiveWindow.size).to.equal(W)
+    })
+
+    it('consuming slowly (more than 2 RTT between grants) does not grow the window', () => {
+      const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB })
+      for (let i = 0; i < 5; i++) {
+        clock.advance(21)
+        expect(halfWindowRound(t, id)).to.equal(W / 2)
+      }
+      expect(t.session.stream(id)!.receiveWindow.size).to.equal(W)
+    })
+
+    it('the window does not grow before an RTT is measured', () => {
+      const t = new TestSession({ role: 'client', keepAlive: false })
+      const id = t.session.openStream()
+      t.receive(windowUpdate(id, 0, Flag.ACK))
+      t.takeFrames()
+      for (let i = 0; i < 3; i++) {
+        expect(halfWindowRound(t, id)).to.equal(W / 2)
+      }
+      expect(t.session.rtt).to.equal(undefined)
+      expect(t.session.stream(id)!.receiveWindow.size).to.equal(W)
+    })
+
+    it('the budget is released when streams end (FIN both ways, RST, session failure)', () => {
+      const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB })
+      for (let i = 0; i < 3; i++) {
+        clock.advance(1)
+        halfWindowRound(t, id)
+      }
+      expect(t.session.receiveBudgetUsed).to.equal(2 * MiB)
+      const second = t.session.openStream()
+      const third = t.session.openStream()
+      expect(t.session.receiveBudgetUsed).to.equal(2 * MiB + 2 * W)
+
+      t.session.closeWrite(id)
+      t.receive(windowUpdate(id, 0, Flag.FIN))
+      expect(t.session.stream(id)).to.equal(undefined)
+      expect(t.session.receiveBudgetUsed).to.equal(2 * W)
+
+      t.receive(windowUpdate(second, 0, Flag.RST))
+      expect(t.session.receiveBudgetUsed).to.equal(W)
+
+      t.session.reset(third)
+      expect(t.session.receiveBudgetUsed).to.equal(0)
+
+      t.session.openStream()
+      expect(t.session.receiveBudgetUsed).to.equal(W)
+      t.session.abort(new Error('done'))
+      expect(t.session.receiveBudgetUsed).to.equal(0)
+    })
+  })
+})
+
+describe('protocol/session send side', () => {
+  it('write() never exceeds the send window and splits into frames of at most maxFrameSize, header included', () => {
+    const maxFrameSize = 16 * KiB + 7
+    const { t, id } = clientWithStream({ maxFrameSize })
+    const payload = pattern(MiB)
+    const taken = t.session.write(id, payload)
+    expect(taken).to.equal(W)
+    expect(t.session.sendWindow(id)).to.equal(0)
+    const frames = t.takeFrames()
+    expect(frames.every(f => f.type === FrameType.Data && f.streamId === id && f.flags === 0)).to.equal(true)
+    for (const f of frames) {
+      expect(HEADER_LENGTH + f.length).to.be.at.most(maxFrameSize)
+      expect(f.body.byteLength).to.equal(f.length)
+    }
+    expect(frames.slice(0, -1).every(f => f.length === maxFrameSize - HEADER_LENGTH)).to.equal(true, 'full frames first')
+    expect(concat(frames.map(f => f.body))).to.deep.equal(payload.subarray(0, W))
+
+    expect(t.session.write(id, payload.subarray(W))).to.equal(0)
+    expect(t.takeFrames()).to.deep.equal([])
+  })
+
+  it('write() accepts a Uint8ArrayList and frames it across its pieces', () => {
+    const { t, id } = clientWithStream({ maxFrameSize: 1000 + HEADER_LENGTH })
+    const list = new Uint8ArrayList(pattern(700, 1), pattern(900, 2), pattern(10, 3))
+    expect(t.session.write(id, list)).to.equal(1610)
+    const frames = t.takeFrames()
+    expect(frames.map(f => f.length)).to.deep.equal([1000, 610])
+    expect(concat(frames.map(f => f.body))).to.deep.equal(list.subarray())
+  })
+
+  it('onStreamWritable fires when credit arrives after the window ran out', () => {
+    const { t, id } = clientWithStream()
+    expect(t.session.write(id, new Uint8Array(W - 10))).to.equal(W - 10)
+    t.receive(windowUpdate(id, 5))
+    expect(t.writable).to.deep.equal([], 'the window never ran out')
+    expect(t.session.write(id, new Uint8Array(100))).to.equal(15)
+    expect(t.writable).to.deep.equal([])
+    t.takeFrames()
+
+    t.receive(windowUpdate(id, 4096))
+    expect(t.writable).to.deep.equal([id])
+    expect(t.session.sendWindow(id)).to.equal(4096)
+    t.receive(windowUpdate(id, 4096))
+    expect(t.writable).to.deep.equal([id], 'only once per exhaustion')
+    expect(t.session.write(id, new Uint8Array(10_000))).to.equal(8192)
+  })
+
+  it('credit overflow past 2^32-1 is a protocol error (Go Away 1)', () => {
+    const { t, id } = clientWithStream()
+    t.receive(windowUpdate(id, MAX_UINT32 - W))
+    expect(t.errors).to.deep.equal([])
+    expect(t.session.sendWindow(id)).to.equal(MAX_UINT32)
+    t.receive(windowUpdate(id, 1))
+    expect(t.errors).to.have.length(1)
+    expect(t.errors[0]).to.be.instanceOf(ProtocolViolationError)
+    expect(goAwayFrames(t.takeFrames()).map(f => f.length)).to.deep.equal([GoAwayCode.ProtocolError])
+  })
+
+  it('credit overflow in one Window Update is a protocol error too', () => {
+    const { t, id } = clientWithStream()
+    t.receive(windowUpdate(id, MAX_UINT32))
+    expect(t.errors[0]).to.be.instanceOf(ProtocolViolationError)
+    expect(goAwayFrames(t.takeFrames()).map(f => f.length)).to.deep.equal([GoAwayCode.ProtocolError])
+  })
+})
