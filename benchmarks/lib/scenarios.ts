@@ -1,0 +1,302 @@
+/**
+ * The scenarios: what is moved, over what, by whom, and how a run turns
+ * into a number. Setup and teardown stay outside the measured part.
+ */
+
+import { createSession } from './contenders.js'
+import { measure, settledHeap } from './measure.js'
+import { libp2pSession, noiseSession } from './nodes.js'
+import { echo, inParallel, pump, receive, requestResponse, shortStream } from './workloads.js'
+import type { ContenderId, Session, Transport } from './contenders.js'
+import type { Endpoint } from './endpoint.js'
+import type { Resources } from './measure.js'
+import type { Sizes } from './options.js'
+import type { Progress } from './workloads.js'
+
+/** What a scenario reports for one run */
+export interface RunOutput {
+  /** units of work done: bytes for throughput scenarios, operations otherwise */
+  units: number
+  /** the primary number, when it is not simply units per second (the long fat link) */
+  value?: number
+  /** scenario-specific numbers (heap per idle stream, averages) */
+  extra?: Record<string, number>
+}
+
+export interface Measured { output: RunOutput, resources: Resources }
+
+/** A contender as one scenario runs it */
+export interface Variant {
+  /** the row label; several variants of one contender differ by it */
+  label: string
+  contender: ContenderId
+  /** options passed to the muxer factory */
+  init?: Record<string, unknown>
+}
+
+export interface Scenario {
+  id: string
+  title: string
+  /** what the number means, for the README and the table */
+  description: string
+  /** unit of the primary number (higher is better) */
+  unit: string
+  /** 'bytes': units are bytes, reported as MB/s and CPU s/GB; 'ops': units are operations, ops/s and CPU µs/op */
+  kind: 'bytes' | 'ops'
+  /** what an op is, for the CPU column */
+  opName?: string
+  variants: Variant[]
+  run(variant: Variant, sizes: Sizes): Promise<Measured>
+}
+
+const TCP: Transport = { kind: 'tcp' }
+const ALL: ContenderId[] = ['ours', 'chainsafe', 'mplex', 'none', 'raw']
+const MUXERS: ContenderId[] = ['ours', 'chainsafe', 'mplex']
+const plain = (ids: ContenderId[]): Variant[] => ids.map(contender => ({ label: contender, contender }))
+
+/** Register a server handler for every inbound stream and get a promise for when `n` of them have finished */
+function serveEach (session: Session, n: number, handle: (end: Endpoint) => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let done = 0
+    session.accept((end) => {
+      handle(end).then(() => {
+        if (++done === n) { resolve() }
+      }, reject)
+    })
+  })
+}
+
+async function withSession<T> (open: Promise<Session>, use: (s: Session) => Promise<T>): Promise<T> {
+  const session = await open
+  try {
+    return await use(session)
+  } finally {
+    // never let a slow teardown hang the run
+    await Promise.race([session.close(), new Promise(resolve => setTimeout(resolve, 2_000).unref())])
+  }
+}
+
+/** `streams` streams (1 = a single pipe) each moving `total / streams` bytes to the server */
+async function transfer (session: Session, total: number, streams: number, writeSize: number): Promise<Measured> {
+  const per = Math.floor(total / streams)
+  const received = serveEach(session, streams, async end => { await receive(end, per) })
+  const { resources } = await measure(async () => {
+    const senders = Array.from({ length: streams }, async () => {
+      const end = await session.open()
+      await pump(end, per, writeSize)
+    })
+    await Promise.all([received, ...senders])
+  })
+  return { output: { units: per * streams }, resources }
+}
+
+const bulk: Scenario = {
+  id: 'bulk',
+  title: 'bulk, one stream',
+  description: 'one stream moves the bulk volume in 64 KiB writes, the sender honouring backpressure; the receiver counts bytes',
+  unit: 'MB/s',
+  kind: 'bytes',
+  variants: plain(ALL),
+  run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init), async s =>
+    transfer(s, sizes.bulkBytes, 1, sizes.writeSize))
+}
+
+const concurrent: Scenario = {
+  id: 'concurrent',
+  title: 'concurrent streams',
+  description: '100 streams move 4 MiB each at the same time; aggregate throughput',
+  unit: 'MB/s',
+  kind: 'bytes',
+  variants: plain(MUXERS),
+  run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init), async s =>
+    transfer(s, sizes.concurrentStreams * sizes.concurrentBytes, sizes.concurrentStreams, sizes.writeSize))
+}
+
+const reqresp: Scenario = {
+  id: 'reqresp',
+  title: 'request/response',
+  description: '1 KiB messages echoed on one stream, one round trip at a time',
+  unit: 'round trips/s',
+  kind: 'ops',
+  opName: 'round trip',
+  variants: plain(ALL),
+  run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init), async s => {
+    s.accept(echo)
+    const end = await s.open()
+    const { resources } = await measure(async () => { await requestResponse(end, sizes.rrMessage, sizes.rrRoundTrips) })
+    return { output: { units: sizes.rrRoundTrips }, resources }
+  })
+}
+
+function churn (id: string, title: string, parallel: (sizes: Sizes) => number, description: string): Scenario {
+  return {
+    id,
+    title,
+    description,
+    unit: 'streams/s',
+    kind: 'ops',
+    opName: 'stream',
+    variants: plain(MUXERS),
+    run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init), async s => {
+      s.accept(echo)
+      const payload = new Uint8Array(sizes.churnPayload).fill(0x63)
+      const { resources } = await measure(async () => {
+        await inParallel(sizes.churnStreams, parallel(sizes), async () => { await shortStream(s, payload) })
+      })
+      return { output: { units: sizes.churnStreams }, resources }
+    })
+  }
+}
+
+const churnSeq = churn('churn-seq', 'stream churn, one at a time', () => 1,
+  'open a stream, send 100 bytes, close the write side, read the echo until the end; 5,000 streams one after another')
+const churnPar = churn('churn-par', 'stream churn, 50 at a time', sizes => sizes.churnParallel,
+  'the same short streams, 50 in flight at any time')
+
+function nodes (id: string, title: string, streams: (sizes: Sizes) => number, description: string): Scenario {
+  return {
+    id,
+    title,
+    description,
+    unit: 'MB/s',
+    kind: 'bytes',
+    variants: plain(['ours', 'chainsafe', 'mplex', 'none']),
+    run: async (v, sizes) => {
+      const session = v.contender === 'none' ? noiseSession() : libp2pSession(v.contender)
+      return withSession(session, async s => transfer(s, sizes.nodesBytes, s.multiStream ? streams(sizes) : 1, sizes.writeSize))
+    }
+  }
+}
+
+const nodes1 = nodes('nodes-1', 'full nodes, one stream', () => 1,
+  'two js-libp2p 3 nodes (TCP, Noise, the muxer) on 127.0.0.1 move the volume on one stream; `none` is the same TCP transport and Noise with no muxer')
+const nodes100 = nodes('nodes-100', 'full nodes, 100 streams', sizes => sizes.nodesStreams,
+  'the same nodes move the volume on 100 streams at once; `none` moves it over its single encrypted pipe')
+
+/** One stream moving `idleBytes`; with `idle`, next to that many open, idle streams */
+async function idleRun (v: Variant, sizes: Sizes, idle: number): Promise<Measured> {
+  return withSession(createSession(v.contender, TCP, v.init), async s => {
+    let transferDone: Promise<void> | undefined
+    let confirmed = 0
+    let allIdle: () => void = () => {}
+    const idleReady = new Promise<void>(resolve => { allIdle = resolve })
+    const transferStream = new Promise<Endpoint>(resolve => {
+      let seen = 0
+      s.accept(end => {
+        if (seen++ < idle) {
+          end.onData(() => {
+            if (++confirmed === idle) { allIdle() }
+          })
+        } else {
+          resolve(end)
+        }
+      })
+    })
+    const heapBefore = settledHeap()
+    const idleEnds = []
+    for (let i = 0; i < idle; i++) {
+      const end = await s.open()
+      end.send(new Uint8Array(1))
+      idleEnds.push(end)
+    }
+    if (idle > 0) { await idleReady }
+    const heapAfter = settledHeap()
+    const { resources } = await measure(async () => {
+      const end = await s.open()
+      transferDone = transferStream.then(async server => { await receive(server, sizes.idleBytes) })
+      await Promise.all([pump(end, sizes.idleBytes, sizes.writeSize), transferDone])
+    })
+    const extra: Record<string, number> = { idleStreams: idleEnds.length }
+    if (idle > 0) { extra.heapPerIdleStream = (heapAfter - heapBefore) / idle }
+    return { output: { units: sizes.idleBytes, extra }, resources }
+  })
+}
+
+const idleAlone: Scenario = {
+  id: 'idle-alone',
+  title: 'idle streams: transfer alone',
+  description: 'the reference for `idle`: the same one-stream transfer with no other stream open',
+  unit: 'MB/s',
+  kind: 'bytes',
+  variants: plain(MUXERS),
+  run: async (v, sizes) => idleRun(v, sizes, 0)
+}
+
+const idle: Scenario = {
+  id: 'idle',
+  title: 'idle streams: transfer beside 5,000',
+  description: 'one stream moves 64 MiB while 5,000 idle streams (each used once for 1 byte) stay open; heap per idle stream = (heap with them − heap before) / 5,000, after full GCs, both ends counted',
+  unit: 'MB/s',
+  kind: 'bytes',
+  variants: plain(MUXERS),
+  run: async (v, sizes) => idleRun(v, sizes, sizes.idleStreams)
+}
+
+const link: Scenario = {
+  id: 'link',
+  title: 'long fat link',
+  description: 'one stream moves 128 MiB over an in-memory link of 50 ms round trip and 100 MB/s; the number is the throughput averaged after the first 2 s (or over the second half of the bytes, whichever window is longer); `ours` runs with keepalive off, and once more with it on',
+  unit: 'MB/s',
+  kind: 'bytes',
+  variants: [
+    { label: 'ours', contender: 'ours', init: { enableKeepAlive: false } },
+    { label: 'ours (keepalive on)', contender: 'ours', init: { enableKeepAlive: true } },
+    ...plain(['chainsafe', 'mplex', 'none'])
+  ],
+  run: async (v, sizes) => {
+    const transport: Transport = { kind: 'link', link: { delayMs: sizes.linkDelayMs, capacity: sizes.linkCapacity } }
+    return withSession(createSession(v.contender, transport, v.init), async s => {
+      const total = sizes.linkBytes
+      const progress: Progress = { times: [], bytes: [] }
+      const received = new Promise<void>((resolve, reject) => {
+        s.accept(end => { receive(end, total, progress).then(resolve, reject) })
+      })
+      let start = 0
+      const { resources } = await measure(async () => {
+        start = performance.now()
+        const end = await s.open()
+        await Promise.all([pump(end, total, sizes.writeSize), received])
+      })
+      const steady = steadyThroughput(progress, start, sizes.linkWarmupMs, total)
+      const capacityMBps = sizes.linkCapacity / 1e6
+      return {
+        output: {
+          units: total,
+          value: steady.mbps,
+          extra: {
+            capacityMBps,
+            ofCapacity: steady.mbps / capacityMBps,
+            overallMBps: total / 1e6 / (resources.wallMs / 1000),
+            windowStartMs: steady.windowStartMs
+          }
+        },
+        resources
+      }
+    })
+  }
+}
+
+/**
+ * Throughput after the ramp-up: from `warmupMs` after the start, or from the
+ * moment half the bytes had arrived if that comes first (a fast transfer can
+ * finish before the warm-up is over), to the last byte.
+ */
+export function steadyThroughput (p: Progress, start: number, warmupMs: number, total: number): { mbps: number, windowStartMs: number } {
+  const last = p.times.length - 1
+  if (last < 1) { return { mbps: 0, windowStartMs: 0 } }
+  let i = p.bytes.findIndex(b => b >= total / 2)
+  const j = p.times.findIndex(t => t - start >= warmupMs)
+  if (j !== -1 && j < i) { i = j }
+  if (i <= 0 || i >= last) { i = 0 }
+  const bytes = p.bytes[last] - p.bytes[i]
+  const ms = p.times[last] - p.times[i]
+  return { mbps: ms > 0 ? bytes / 1e6 / (ms / 1000) : 0, windowStartMs: p.times[i] - start }
+}
+
+export const SCENARIOS: Scenario[] = [bulk, concurrent, reqresp, churnSeq, churnPar, nodes1, nodes100, idleAlone, idle, link]
+
+export function scenarioById (id: string): Scenario {
+  const s = SCENARIOS.find(sc => sc.id === id)
+  if (s == null) { throw new Error(`unknown scenario ${id} (known: ${SCENARIOS.map(sc => sc.id).join(', ')})`) }
+  return s
+}

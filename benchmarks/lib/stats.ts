@@ -1,0 +1,86 @@
+/**
+ * From samples to summaries: medians with min..max per scenario and contender,
+ * and ratios of medians between contenders.
+ */
+
+import type { Scenario } from './scenarios.js'
+import type { Sample } from './worker.js'
+
+export interface Summary {
+  scenario: string
+  label: string
+  contender: string
+  /** successful samples */
+  n: number
+  failures: number
+  /** the primary number (higher is better): median, min, max over repetitions */
+  median: number
+  min: number
+  max: number
+  /** medians of the other measures */
+  cpuPerUnit: number
+  wallMs: number
+  peakHeapBytes: number
+  peakRssBytes: number
+  extra: Record<string, number>
+}
+
+export function median (values: number[]): number {
+  if (values.length === 0) { return NaN }
+  const s = [...values].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+export function summarise (scenarios: Array<Pick<Scenario, 'id' | 'variants'>>, samples: Sample[]): Summary[] {
+  const out: Summary[] = []
+  for (const scenario of scenarios) {
+    for (const variant of scenario.variants) {
+      const all = samples.filter(s => s.scenario === scenario.id && s.label === variant.label)
+      if (all.length === 0) { continue }
+      const ok = all.filter(s => s.ok)
+      const pick = (f: (s: Sample) => number | undefined): number[] => ok.map(f).filter((v): v is number => typeof v === 'number' && Number.isFinite(v))
+      const values = pick(s => s.value)
+      const extraKeys = new Set(ok.flatMap(s => Object.keys(s.extra ?? {})))
+      const extra: Record<string, number> = {}
+      for (const k of extraKeys) { extra[k] = median(pick(s => s.extra?.[k])) }
+      out.push({
+        scenario: scenario.id,
+        label: variant.label,
+        contender: variant.contender,
+        n: ok.length,
+        failures: all.length - ok.length,
+        median: median(values),
+        min: values.length > 0 ? Math.min(...values) : NaN,
+        max: values.length > 0 ? Math.max(...values) : NaN,
+        cpuPerUnit: median(pick(s => s.cpuPerUnit)),
+        wallMs: median(pick(s => s.wallMs)),
+        peakHeapBytes: median(pick(s => s.peakHeapBytes)),
+        peakRssBytes: median(pick(s => s.peakRssBytes)),
+        extra
+      })
+    }
+  }
+  return out
+}
+
+export function find (summaries: Summary[], scenario: string, label: string): Summary | undefined {
+  const s = summaries.find(x => x.scenario === scenario && x.label === label)
+  return s != null && s.n > 0 ? s : undefined
+}
+
+/** median(a) / median(b) of the primary number (higher is better for a); undefined when either is missing */
+export function ratio (summaries: Summary[], scenario: string, a: string, b: string): number | undefined {
+  const x = find(summaries, scenario, a)
+  const y = find(summaries, scenario, b)
+  if (x == null || y == null || !(y.median > 0)) { return undefined }
+  return x.median / y.median
+}
+
+/** cpuPerUnit(a) / cpuPerUnit(b) (lower is better for a) */
+export function cpuRatio (summaries: Summary[], scenario: string, a: string, b: string): number | undefined {
+  const x = find(summaries, scenario, a)
+  const y = find(summaries, scenario, b)
+  if (x == null || y == null || !(y.cpuPerUnit > 0)) { return undefined }
+  return x.cpuPerUnit / y.cpuPerUnit
+}
