@@ -6,12 +6,12 @@
 
 import { MuxerClosedError } from '@libp2p/interface'
 import { AbstractStreamMuxer } from '@libp2p/utils'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { sessionConfig } from '../config.js'
 import { TransportClosedError, TooManyOutboundStreamsError } from '../errors.js'
 import { GoAwayCode } from '../protocol/constants.js'
 import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
-import { coalesce } from './coalesce.js'
 import { YamuxStream } from './stream.js'
 import type { StreamChannel } from './stream.js'
 import type { ResolvedOptions } from '../config.js'
@@ -19,7 +19,6 @@ import type { RemoteResetError } from '../protocol/errors.js'
 import type { SessionEvents } from '../protocol/session.js'
 import type { AbortOptions, CreateStreamOptions, MessageStream, MetricGroup } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Protocol id Yamux is negotiated under */
 export const YAMUX_PROTOCOL_ID = '/yamux/1.0.0'
@@ -44,6 +43,8 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   private readonly pendingPings = new Map<number, (result: number | Error) => void>()
   private ackBacklogWaiters: Array<() => void> = []
   private flushScheduled = false
+  /** Inside `onData`: output is flushed when it returns, not in a microtask */
+  private receiving = false
   private transportSaturated = false
   private keepAliveTimer: ReturnType<typeof setTimeout> | undefined
   private outboundCount = 0
@@ -71,18 +72,25 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   // --- bytes in and out ---------------------------------------------------------
 
   onData (data: Uint8Array | Uint8ArrayList): void {
-    if (data instanceof Uint8Array) {
-      this.session.receive(data)
-      return
+    this.receiving = true
+    try {
+      if (data instanceof Uint8Array) {
+        this.session.receive(data)
+      } else {
+        for (const buf of data) {
+          this.session.receive(buf)
+        }
+      }
+    } finally {
+      this.receiving = false
     }
-    for (const buf of data) {
-      this.session.receive(buf)
-    }
+    // what the frames (and the handlers they ran) produced leaves in one write, now
+    this.flush()
   }
 
   /** Engine event: frames wait in the outbox */
   onOutput (): void {
-    if (!this.flushScheduled) {
+    if (!this.receiving && !this.flushScheduled) {
       this.flushScheduled = true
       queueMicrotask(() => {
         this.flushScheduled = false
@@ -95,12 +103,12 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     if (this.transportSaturated || this.session.pendingOutputBytes === 0) {
       return
     }
-    const output = coalesce(this.session.takeOutput())
+    const output = this.session.takeOutput()
     if (this.maConn.status !== 'open') {
       return
     }
     try {
-      if (!this.maConn.send(output)) {
+      if (!this.maConn.send(output.length === 1 ? output[0] : new Uint8ArrayList(...output))) {
         this.transportSaturated = true
       }
     } catch (err: any) {
@@ -111,12 +119,12 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   // --- StreamChannel (used by streams) -----------------------------------------------
 
   /** Stream channel: called by the streams */
-  sendStreamData (stream: YamuxStream, data: Uint8ArrayList): SendResult {
+  sendStreamData (stream: YamuxStream, data: Uint8Array | Uint8ArrayList): SendResult {
     if (this.transportSaturated) {
       this.waitingForTransport.add(stream)
       return { sentBytes: 0, canSendMore: false }
     }
-    const sentBytes = this.session.write(stream.streamId, data)
+    const sentBytes = this.session.write(stream.streamId, data, stream.maxMessageSize)
     // a stream that could not send everything is woken by onStreamWritable when
     // credit arrives; one that just used up its window is stopped by its next write
     return { sentBytes, canSendMore: sentBytes === data.byteLength }
@@ -266,7 +274,8 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     const stream = new YamuxStream({
       id,
       direction,
-      log: this.log.newScope(`${direction}:${id}`),
+      // a scoped logger per stream costs time and memory; only pay for it when logging is on
+      log: this.log.enabled ? this.log.newScope(`${direction}:${id}`) : this.log,
       channel: this,
       maxPayload: this.options.maxMessageSize - 12,
       maxReadBufferLength: streamOptions.maxReadBufferLength,

@@ -4,7 +4,7 @@
  * grant flow-control credit only as the application consumes them.
  */
 
-import { StreamResetError, StreamResetEvent, TimeoutError } from '@libp2p/interface'
+import { StreamBufferError, StreamMessageEvent, StreamResetError, StreamResetEvent, TimeoutError } from '@libp2p/interface'
 import { AbstractStream } from '@libp2p/utils'
 import type { RemoteResetError } from '../protocol/errors.js'
 import type { AbortOptions, MessageStreamDirection, StreamCloseEvent } from '@libp2p/interface'
@@ -15,10 +15,11 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 /** What a stream needs from its muxer */
 export interface StreamChannel {
   /**
-   * Queue as much of `data` as the send window and the transport allow. When
-   * not all could go (or no more can), the stream gets a 'drain' event later.
+   * Queue as much of `data` as the send window and the transport allow, in
+   * frames of at most `stream.maxMessageSize` payload bytes. When not all
+   * could go, the stream gets a 'drain' event later.
    */
-  sendStreamData(stream: YamuxStream, data: Uint8ArrayList): SendResult
+  sendStreamData(stream: YamuxStream, data: Uint8Array | Uint8ArrayList): SendResult
   closeWrite(id: number): void
   reset(id: number, code: number): void
   /** The application consumed `bytes` of stream `id`'s data */
@@ -70,6 +71,35 @@ export class YamuxStream extends AbstractStream {
   }
 
   // --- writing ---------------------------------------------------------------
+
+  /**
+   * With nothing queued, bytes go straight to the session instead of being
+   * copied through the base class's write buffer; whatever the send window
+   * does not take is queued there as usual.
+   */
+  send (data: Uint8Array | Uint8ArrayList): boolean {
+    if (this.writeStatus !== 'writable' || this.writeBuffer.byteLength > 0 || this.writableNeedsDrain || this.sendingData) {
+      return super.send(data)
+    }
+    this.lastActivity = Date.now()
+    let result: SendResult
+    try {
+      result = this.channel.sendStreamData(this, data)
+    } catch (err: any) {
+      this.abort(err)
+      throw err
+    }
+    if (result.sentBytes < data.byteLength) {
+      this.writeBuffer.append(data instanceof Uint8Array ? data.subarray(result.sentBytes) : data.sublist(result.sentBytes))
+    }
+    if (!result.canSendMore) {
+      this.writableNeedsDrain = true
+      if (this.maxWriteBufferLength != null && this.writeBuffer.byteLength > this.maxWriteBufferLength) {
+        this.abort(new StreamBufferError(`write buffer length of ${this.writeBuffer.byteLength} exceeded limit of ${this.maxWriteBufferLength}`))
+      }
+    }
+    return result.canSendMore
+  }
 
   sendData (data: Uint8ArrayList): SendResult {
     this.lastActivity = Date.now()
@@ -135,6 +165,12 @@ export class YamuxStream extends AbstractStream {
     this.lastActivity = Date.now()
     if (this.readStatus === 'closing' || this.readStatus === 'closed') {
       // we stopped reading: keep the sender flowing and drop the bytes
+      this.channel.consume(this.streamId, data.byteLength)
+      return
+    }
+    if (this.readStatus === 'readable' && this.readBuffer.byteLength === 0 && data.byteLength > 0 && this.listenerCount('message') > 0) {
+      // nothing queued and someone listening: deliver without the read buffer
+      this.dispatchEvent(new StreamMessageEvent(data))
       this.channel.consume(this.streamId, data.byteLength)
       return
     }

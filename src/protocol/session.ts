@@ -13,7 +13,8 @@ import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, SESSION_STREAM_ID } from '.
 import { FrameDecoder } from './decoder.js'
 import { AckBacklogFullError, PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, RemoteResetError, SessionClosedError, StreamIdExhaustedError, StreamNotWritableError } from './errors.js'
 import { addSendCredit, ReceiveBudget, ReceiveWindow } from './flow-control.js'
-import { encodeHeader, hasFlag } from './frame.js'
+import { hasFlag } from './frame.js'
+import { Outbox } from './outbox.js'
 import { StreamIdAllocator, StreamState } from './stream-state.js'
 import type { FrameSink } from './decoder.js'
 import type { FrameHeader } from './frame.js'
@@ -92,8 +93,7 @@ export class YamuxSession implements FrameSink {
   private readonly ids: StreamIdAllocator
   private readonly budget: ReceiveBudget
   private readonly maxPayload: number
-  private outbox: Uint8Array[] = []
-  private outboxBytes = 0
+  private readonly outbox = new Outbox()
   private readonly pendingPongs = new Set<number>()
   /** Sent time of every ping awaiting its pong, by value */
   private readonly pings = new Map<number, number>()
@@ -138,7 +138,7 @@ export class YamuxSession implements FrameSink {
 
   /** Bytes waiting in the outbox */
   get pendingOutputBytes (): number {
-    return this.outboxBytes
+    return this.outbox.byteLength
   }
 
   /** Bytes all receive windows add up to now */
@@ -383,24 +383,26 @@ export class YamuxSession implements FrameSink {
 
   /**
    * Send up to `data.byteLength` bytes on stream `id` as Data frames of at most
-   * the configured frame size, limited by the send window.
+   * the configured frame size (or `payloadLimit` payload bytes when smaller),
+   * limited by the send window.
    *
    * @returns how many bytes were taken; fewer than offered means the window is
    * exhausted. Once it is, `onStreamWritable` fires when credit arrives.
    * @throws {StreamNotWritableError} when the stream is unknown or its writing half is closed
    */
-  write (id: number, data: Uint8ArrayList | Uint8Array): number {
+  write (id: number, data: Uint8ArrayList | Uint8Array, payloadLimit = this.maxPayload): number {
     const stream = this.writableStream(id)
     const length = Math.min(data.byteLength, stream.sendWindow)
+    const maxPayload = Math.max(1, Math.min(this.maxPayload, payloadLimit))
     let offset = 0
     while (offset < length) {
-      const size = Math.min(this.maxPayload, length - offset)
+      const size = Math.min(maxPayload, length - offset)
       this.queueFrame(FrameType.Data, 0, id, size)
       if (data instanceof Uint8Array) {
-        this.queueBytes(data.subarray(offset, offset + size))
+        this.outbox.bytes(data.subarray(offset, offset + size))
       } else {
         for (const piece of data.sublist(offset, offset + size)) {
-          this.queueBytes(piece)
+          this.outbox.bytes(piece)
         }
       }
       offset += size
@@ -603,27 +605,20 @@ export class YamuxSession implements FrameSink {
 
   // --- output --------------------------------------------------------------
 
-  /** Take every byte produced since the last call, in wire order */
+  /**
+   * Take every byte produced since the last call, in wire order: small frames
+   * back to back in shared buffers, large payloads as their own chunks.
+   */
   takeOutput (): Uint8Array[] {
-    const output = this.outbox
-    this.outbox = []
-    this.outboxBytes = 0
     this.pendingPongs.clear()
-    return output
+    return this.outbox.take()
   }
 
   private queueFrame (type: FrameType, flags: number, streamId: number, length: number): void {
-    this.queueBytes(encodeHeader({ type, flags, streamId, length }))
-  }
-
-  private queueBytes (bytes: Uint8Array): void {
-    if (this.outbox.length === 0) {
-      this.outbox.push(bytes)
-      this.outboxBytes += bytes.byteLength
+    const wasEmpty = this.outbox.byteLength === 0
+    this.outbox.header({ type, flags, streamId, length })
+    if (wasEmpty) {
       this.events.onOutput()
-      return
     }
-    this.outbox.push(bytes)
-    this.outboxBytes += bytes.byteLength
   }
 }

@@ -11,7 +11,6 @@
 
 import { resolveOptions, sessionConfig } from '../config.js'
 import { TransportClosedError } from '../errors.js'
-import { coalesce } from '../libp2p/coalesce.js'
 import { GoAwayCode } from '../protocol/constants.js'
 import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
@@ -63,7 +62,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
   }
 
   /** Frames to write to the transport, pulled at the transport's pace */
-  readonly source: AsyncGenerator<Uint8ArrayList>
+  readonly source: AsyncGenerator<Uint8Array>
 
   /** Consume the transport's bytes; resolves when the transport ends */
   sink = async (source: AsyncIterable<Uint8Array | Uint8ArrayList>): Promise<void> => {
@@ -86,10 +85,10 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
     }
   }
 
-  private async * produce (): AsyncGenerator<Uint8ArrayList> {
+  private async * produce (): AsyncGenerator<Uint8Array> {
     while (true) {
       if (this.core.pendingOutputBytes > 0) {
-        yield coalesce(this.core.takeOutput())
+        yield * this.core.takeOutput()
         this.wakeWriters()
         continue
       }

@@ -1,0 +1,74 @@
+/**
+ * Where the engine's outgoing frames wait for the transport.
+ *
+ * Headers and small payloads are written back to back into one buffer, so a
+ * tick's worth of small frames leaves in a single transport write; large
+ * payloads are passed on as they are, without a copy.
+ */
+
+import { HEADER_LENGTH } from './constants.js'
+import { encodeHeader } from './frame.js'
+import type { FrameHeader } from './frame.js'
+
+/** Payloads up to this many bytes are copied next to their header; larger ones travel by reference */
+export const COPY_LIMIT = 4 * 1024
+
+/** Size of each buffer small frames are written into */
+const SLAB_SIZE = 16 * 1024
+
+export class Outbox {
+  private chunks: Uint8Array[] = []
+  private slab = new Uint8Array(SLAB_SIZE)
+  /** Start of the part of `slab` not yet handed out as a chunk */
+  private sealedTo = 0
+  /** Where the next byte goes in `slab` */
+  private writeAt = 0
+  /** Bytes waiting */
+  byteLength = 0
+
+  /** Append a frame header */
+  header (header: FrameHeader): void {
+    this.reserve(HEADER_LENGTH)
+    encodeHeader(header, this.slab, this.writeAt)
+    this.writeAt += HEADER_LENGTH
+    this.byteLength += HEADER_LENGTH
+  }
+
+  /** Append payload bytes: copied when small, referenced when large */
+  bytes (data: Uint8Array): void {
+    if (data.byteLength <= COPY_LIMIT) {
+      this.reserve(data.byteLength)
+      this.slab.set(data, this.writeAt)
+      this.writeAt += data.byteLength
+    } else {
+      this.seal()
+      this.chunks.push(data)
+    }
+    this.byteLength += data.byteLength
+  }
+
+  /** Everything appended since the last call, in order */
+  take (): Uint8Array[] {
+    this.seal()
+    const chunks = this.chunks
+    this.chunks = []
+    this.byteLength = 0
+    return chunks
+  }
+
+  private reserve (bytes: number): void {
+    if (this.writeAt + bytes > this.slab.byteLength) {
+      this.seal()
+      this.slab = new Uint8Array(Math.max(SLAB_SIZE, bytes))
+      this.sealedTo = 0
+      this.writeAt = 0
+    }
+  }
+
+  private seal (): void {
+    if (this.writeAt > this.sealedTo) {
+      this.chunks.push(this.slab.subarray(this.sealedTo, this.writeAt))
+      this.sealedTo = this.writeAt
+    }
+  }
+}
