@@ -28,6 +28,17 @@ const GOAWAY_FLUSH_TIMEOUT = 1_000
 
 const clock = { now: () => performance.now() }
 
+const nextTick: (fn: () => void) => void = (globalThis as { process?: { nextTick?(fn: () => void): void } }).process?.nextTick ?? queueMicrotask
+
+/**
+ * Run `fn` once the promise jobs of this tick have run (on Node), so a stream
+ * opened, written and closed across `await`s leaves in one transport write;
+ * elsewhere, as a microtask.
+ */
+function afterPromiseJobs (fn: () => void): void {
+  queueMicrotask(() => { nextTick(fn) })
+}
+
 export interface YamuxMuxerInit {
   options: ResolvedOptions
   metrics?: MetricGroup
@@ -92,7 +103,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   onOutput (): void {
     if (!this.receiving && !this.flushScheduled) {
       this.flushScheduled = true
-      queueMicrotask(() => {
+      afterPromiseJobs(() => {
         this.flushScheduled = false
         this.flush()
       })
