@@ -12,6 +12,7 @@ import { TransportClosedError, TooManyOutboundStreamsError } from '../errors.js'
 import { GoAwayCode } from '../protocol/constants.js'
 import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
+import { InactivitySweep } from './inactivity.js'
 import { YamuxStream } from './stream.js'
 import type { StreamChannel } from './stream.js'
 import type { ResolvedOptions } from '../config.js'
@@ -51,6 +52,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   private readonly options: ResolvedOptions
   private readonly byId = new Map<number, YamuxStream>()
   private readonly waitingForTransport = new Set<YamuxStream>()
+  private readonly inactivity = new InactivitySweep()
   private readonly pendingPings = new Map<number, (result: number | Error) => void>()
   private ackBacklogWaiters: Array<() => void> = []
   private flushScheduled = false
@@ -276,7 +278,6 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     }
     const stream = this.newStream(id, 'outbound', options)
     this.outboundCount++
-    stream.addEventListener('close', () => { this.outboundCount-- })
     return stream
   }
 
@@ -294,11 +295,21 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       inactivityTimeout: streamOptions.inactivityTimeout
     })
     this.byId.set(id, stream)
-    stream.addEventListener('close', () => {
-      this.byId.delete(id)
-      this.waitingForTransport.delete(stream)
-    })
+    this.inactivity.add(stream)
     return stream
+  }
+
+  /** Stream channel: the stream dispatched 'close' */
+  onStreamClosed (stream: YamuxStream): void {
+    if (this.byId.get(stream.streamId) !== stream) {
+      return
+    }
+    this.byId.delete(stream.streamId)
+    this.waitingForTransport.delete(stream)
+    this.inactivity.remove(stream)
+    if (stream.direction === 'outbound') {
+      this.outboundCount--
+    }
   }
 
   // --- session control ---------------------------------------------------------------
