@@ -148,6 +148,7 @@ func (p *peer) closeNow(why string, abrupt bool) {
 	}
 	if abrupt {
 		atomic.StoreInt32(&p.abrupt, 1)
+		p.tap.setAbrupt()
 		out.emit("closing", Event{"graceful": false, "why": why})
 	}
 	p.closeReason.Store("closed locally: " + why)

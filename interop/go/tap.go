@@ -21,6 +21,8 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 const headerSize = 12
@@ -150,6 +152,10 @@ type tapConn struct {
 	injBuf   []byte // unread rest of an injected frame
 	done     chan struct{}
 	doneOnce sync.Once
+	abrupt   int32 // set: Close does not linger (see Close)
+	// readEnded is closed when a socket read fails (EOF included); pumpDone
+	// when the pump has handed that error to Read (or given up).
+	readEnded, pumpDone chan struct{}
 
 	// Inbound bookkeeping, read by stream handlers.
 	mu     sync.Mutex
@@ -167,14 +173,16 @@ type injection struct {
 
 func newTapConn(conn net.Conn, trace bool) *tapConn {
 	t := &tapConn{
-		Conn:     conn,
-		trace:    trace,
-		chunks:   make(chan chunk),
-		injectIn: make(chan injection, 1024),
-		done:     make(chan struct{}),
-		fin:      make(map[uint32]bool),
-		rst:      make(map[uint32]bool),
-		dataIn:   make(map[uint32]int64),
+		Conn:      conn,
+		trace:     trace,
+		chunks:    make(chan chunk),
+		injectIn:  make(chan injection, 1024),
+		done:      make(chan struct{}),
+		readEnded: make(chan struct{}),
+		pumpDone:  make(chan struct{}),
+		fin:       make(map[uint32]bool),
+		rst:       make(map[uint32]bool),
+		dataIn:    make(map[uint32]int64),
 	}
 	t.wcur.onHeader = t.onOutboundHeader
 	t.rcur.onHeader = t.onInboundHeader
@@ -184,9 +192,14 @@ func newTapConn(conn net.Conn, trace bool) *tapConn {
 
 // pump reads the socket and hands chunks to Read.
 func (t *tapConn) pump() {
+	defer close(t.pumpDone)
 	bufs := [2][]byte{make([]byte, 64*1024), make([]byte, 64*1024)}
 	for i := 0; ; i ^= 1 {
 		n, err := t.Conn.Read(bufs[i])
+		if err != nil {
+			// the socket has nothing more to give (EOF, or closed)
+			close(t.readEnded)
+		}
 		if n > 0 {
 			select {
 			case t.chunks <- chunk{b: bufs[i][:n]}:
@@ -307,10 +320,42 @@ func (t *tapConn) injectInbound(f []byte) <-chan struct{} {
 	return inj.delivered
 }
 
+// lingerTimeout bounds how long Close waits for the remote to close its
+// end; handOffTimeout how long it then waits for the session's receive loop
+// to take the last bytes (it no longer reads when the session failed).
+const (
+	lingerTimeout  = 2 * time.Second
+	handOffTimeout = 500 * time.Millisecond
+)
+
+// Close ends the connection. Unless setAbrupt was called it lingers: it
+// sends TCP FIN (CloseWrite) and lets the session's receive loop read what
+// the remote still sends until the remote closes too (bounded by
+// lingerTimeout), and only then closes the socket. Closing a socket with
+// unread bytes in its receive buffer makes the kernel answer with a TCP RST,
+// and an RST makes the remote's kernel drop whatever it has received but not
+// yet handed to the application: the last frames we sent (an RST for a
+// stream, the Go Away) would be lost, and the remote would see a connection
+// reset instead of a graceful close. Letting the receive loop (rather than
+// Close) drain the socket also keeps it from being cut off in the middle of
+// a frame, which yamux would log as an error.
 func (t *tapConn) Close() error {
+	if tcp, ok := t.Conn.(*net.TCPConn); ok && atomic.LoadInt32(&t.abrupt) == 0 {
+		if tcp.CloseWrite() == nil {
+			tcp.SetReadDeadline(time.Now().Add(lingerTimeout))
+			<-t.readEnded // EOF, or the deadline
+			select {
+			case <-t.pumpDone:
+			case <-time.After(handOffTimeout):
+			}
+		}
+	}
 	t.doneOnce.Do(func() { close(t.done) })
 	return t.Conn.Close()
 }
+
+// setAbrupt makes Close close the socket at once, without lingering.
+func (t *tapConn) setAbrupt() { atomic.StoreInt32(&t.abrupt, 1) }
 
 // finReceived reports whether the remote sent FIN on the stream. A stream's
 // Read returns io.EOF both on FIN and when the session shuts down; this tells

@@ -6,6 +6,7 @@
 
 import { MuxerClosedError } from '@libp2p/interface'
 import { AbstractStreamMuxer } from '@libp2p/utils'
+import { setMaxListeners } from 'main-event'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { sessionConfig } from '../config.js'
 import { TransportClosedError, TooManyOutboundStreamsError } from '../errors.js'
@@ -23,6 +24,14 @@ import type { SendResult } from '@libp2p/utils'
 
 /** Protocol id Yamux is negotiated under */
 export const YAMUX_PROTOCOL_ID = '/yamux/1.0.0'
+
+/**
+ * Streams pause (`send()` returns false) while this many bytes (256 KiB) of
+ * frames wait for the next flush, so one tick never hands the transport more
+ * than about this much: large batches cost more in garbage collection than
+ * they save in writes.
+ */
+export const FLUSH_HIGH_WATER_MARK = 256 * 1024
 
 /** How long a failing session waits for its Go Away to be written before dropping the transport, in ms */
 const GOAWAY_FLUSH_TIMEOUT = 1_000
@@ -123,24 +132,39 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     try {
       if (!this.maConn.send(output.length === 1 ? output[0] : new Uint8ArrayList(...output))) {
         this.transportSaturated = true
+        return
       }
     } catch (err: any) {
       this.log.error('transport refused data - %e', err)
+      return
     }
+    this.wakeWaitingStreams()
   }
 
   // --- StreamChannel (used by streams) -----------------------------------------------
 
   /** Stream channel: called by the streams */
   sendStreamData (stream: YamuxStream, data: Uint8Array | Uint8ArrayList): SendResult {
-    if (this.transportSaturated) {
+    if (this.outputFull()) {
       this.waitingForTransport.add(stream)
       return { sentBytes: 0, canSendMore: false }
     }
     const sentBytes = this.session.write(stream.streamId, data, stream.maxMessageSize)
-    // a stream that could not send everything is woken by onStreamWritable when
-    // credit arrives; one that just used up its window is stopped by its next write
-    return { sentBytes, canSendMore: sentBytes === data.byteLength }
+    if (sentBytes < data.byteLength) {
+      // the window ran out: onStreamWritable wakes the stream when credit arrives
+      return { sentBytes, canSendMore: false }
+    }
+    if (this.outputFull()) {
+      this.waitingForTransport.add(stream)
+      return { sentBytes, canSendMore: false }
+    }
+    // a stream that just used up its window exactly is stopped by its next write
+    return { sentBytes, canSendMore: true }
+  }
+
+  /** The transport is saturated, or enough frames wait for the next flush */
+  private outputFull (): boolean {
+    return this.transportSaturated || this.session.pendingOutputBytes >= FLUSH_HIGH_WATER_MARK
   }
 
   /** Stream channel: called by the streams */
@@ -345,6 +369,10 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       return
     }
     this.session.refuseNewStreams()
+    if (options?.signal != null) {
+      // every stream's close listens to this one signal
+      setMaxListeners(Infinity, options.signal)
+    }
     try {
       await super.close(options)
     } finally {

@@ -11,6 +11,13 @@
 
 import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
 
+/**
+ * Round-trip times below this (ms) count as this much when deciding growth: a
+ * ping on an idle connection misses the few milliseconds a busy event loop adds
+ * to every window update's round trip.
+ */
+export const MIN_ROUND_TRIP = 2
+
 /** The receive memory all streams of one session may be granted together, in bytes */
 export class ReceiveBudget {
   /** Most bytes all receive windows may add up to */
@@ -103,7 +110,7 @@ export class ReceiveWindow {
     if (this.owed < this.size / 2) {
       return 0
     }
-    if (rtt != null && this.size < this.maxSize && now - this.lastGrantAt < 2 * rtt) {
+    if (rtt != null && this.size < this.maxSize && now - this.lastGrantAt < 2 * Math.max(rtt, MIN_ROUND_TRIP)) {
       this.size += this.budget.takeUpTo(Math.min(this.size, this.maxSize - this.size))
     }
     const grant = this.owed

@@ -2,7 +2,7 @@ import { expect } from 'aegir/chai'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW, MAX_UINT32 } from '../../src/protocol/constants.js'
 import { ProtocolViolationError } from '../../src/protocol/errors.js'
-import { addSendCredit, ReceiveBudget, ReceiveWindow } from '../../src/protocol/flow-control.js'
+import { addSendCredit, MIN_ROUND_TRIP, ReceiveBudget, ReceiveWindow } from '../../src/protocol/flow-control.js'
 import { clientWithStream, concat, dataFrame, dataHeader, FakeClock, goAwayFrames, KiB, MiB, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
 
 const W = INITIAL_STREAM_WINDOW
@@ -353,5 +353,21 @@ describe('protocol/session send side', () => {
     t.receive(windowUpdate(id, MAX_UINT32))
     expect(t.errors[0]).to.be.instanceOf(ProtocolViolationError)
     expect(goAwayFrames(t.takeFrames()).map(f => f.length)).to.deep.equal([GoAwayCode.ProtocolError])
+  })
+})
+
+describe('auto-tuning on a sub-millisecond link', () => {
+  it('a measured RTT below MIN_ROUND_TRIP counts as MIN_ROUND_TRIP, so a fast reader still grows its window', () => {
+    const budget = new ReceiveBudget(64 * 1024 * 1024)
+    const window = new ReceiveWindow(256 * 1024, 16 * 1024 * 1024, budget, 0)
+    let now = 0
+    for (let i = 0; i < 6; i++) {
+      const half = window.size / 2
+      expect(window.receive(half)).to.be.true()
+      window.consume(half)
+      now += MIN_ROUND_TRIP
+      window.takeGrant(now, 0.05)
+    }
+    expect(window.size).to.be.greaterThan(256 * 1024)
   })
 })
