@@ -26,12 +26,15 @@ import type { SendResult } from '@libp2p/utils'
 export const YAMUX_PROTOCOL_ID = '/yamux/1.0.0'
 
 /**
- * Streams pause (`send()` returns false) while this many bytes (256 KiB) of
+ * Streams pause (`send()` returns false) while this many bytes (1 MiB) of
  * frames wait for the next flush, so one tick never hands the transport more
  * than about this much: large batches cost more in garbage collection than
  * they save in writes.
  */
-export const FLUSH_HIGH_WATER_MARK = 256 * 1024
+export const FLUSH_HIGH_WATER_MARK = 1024 * 1024
+
+/** What a woken stream with nothing buffered is assumed to write next, in bytes */
+const TYPICAL_WRITE = 64 * 1024
 
 /** How long a failing session waits for its Go Away to be written before dropping the transport, in ms */
 const GOAWAY_FLUSH_TIMEOUT = 1_000
@@ -182,14 +185,34 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     this.session.consume(id, bytes)
   }
 
+  /**
+   * Wake waiting streams in the order they started waiting, only as many as
+   * the room left before the flush high-water mark is likely to take (a stream
+   * woken for nothing would only queue itself again); the rest wait their turn.
+   */
   private wakeWaitingStreams (): void {
-    if (this.waitingForTransport.size === 0) {
-      return
+    let room = FLUSH_HIGH_WATER_MARK - this.session.pendingOutputBytes
+    const woken: YamuxStream[] = []
+    for (const stream of this.waitingForTransport) {
+      if (room <= 0 || this.transportSaturated) {
+        break
+      }
+      woken.push(stream)
+      room -= Math.max(stream.writeBufferLength, TYPICAL_WRITE)
     }
-    const streams = [...this.waitingForTransport]
-    this.waitingForTransport.clear()
-    for (const stream of streams) {
+    for (const stream of woken) {
+      this.waitingForTransport.delete(stream)
+    }
+    for (const stream of woken) {
       stream.safeDispatchEvent('drain')
+    }
+    if (this.waitingForTransport.size > 0) {
+      // if the woken streams write nothing, no flush follows to wake the rest: do it here
+      afterPromiseJobs(() => {
+        if (this.session.pendingOutputBytes === 0 && !this.transportSaturated) {
+          this.wakeWaitingStreams()
+        }
+      })
     }
   }
 

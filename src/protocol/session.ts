@@ -94,6 +94,9 @@ export class YamuxSession implements FrameSink {
   private readonly budget: ReceiveBudget
   private readonly maxPayload: number
   private readonly outbox = new Outbox()
+  /** Streams holding the bytes of a partial Data frame until the next flush */
+  private readonly holding = new Set<StreamState>()
+  private heldBytes = 0
   private readonly pendingPongs = new Set<number>()
   /** Sent time of every ping awaiting its pong, by value */
   private readonly pings = new Map<number, number>()
@@ -138,7 +141,7 @@ export class YamuxSession implements FrameSink {
 
   /** Bytes waiting in the outbox */
   get pendingOutputBytes (): number {
-    return this.outbox.byteLength
+    return this.outbox.byteLength + this.heldBytes
   }
 
   /** Bytes all receive windows add up to now */
@@ -394,24 +397,78 @@ export class YamuxSession implements FrameSink {
     const stream = this.writableStream(id)
     const length = Math.min(data.byteLength, stream.sendWindow)
     const maxPayload = Math.max(1, Math.min(this.maxPayload, payloadLimit))
-    let offset = 0
-    while (offset < length) {
-      const size = Math.min(maxPayload, length - offset)
-      this.queueFrame(FrameType.Data, 0, id, size)
-      if (data instanceof Uint8Array) {
-        this.outbox.bytes(data.subarray(offset, offset + size))
-      } else {
-        for (const piece of data.sublist(offset, offset + size)) {
-          this.outbox.bytes(piece)
-        }
-      }
-      offset += size
-    }
     stream.sendWindow -= length
     if (stream.sendWindow === 0) {
       stream.waitingForCredit = true
     }
+    if (length === 0) {
+      return 0
+    }
+
+    // a write shorter than a frame is one frame, so small messages keep their
+    // boundaries; the partial last frame of a longer write is held until the
+    // next write or the flush, so consecutive large writes share full frames
+    // instead of each leaving a small tail frame
+    const accepted = length === data.byteLength ? data : data.subarray(0, length)
+    if (stream.heldBytes === 0 && length <= maxPayload) {
+      this.queueData(id, accepted)
+      return length
+    }
+    const pending = new Uint8ArrayList(...stream.held, accepted)
+    this.releaseHeld(stream)
+    let offset = 0
+    while (pending.byteLength - offset >= maxPayload) {
+      this.queueData(id, pending.sublist(offset, offset + maxPayload))
+      offset += maxPayload
+    }
+    if (offset < pending.byteLength) {
+      this.hold(stream, pending.sublist(offset))
+    }
     return length
+  }
+
+  private hold (stream: StreamState, data: Uint8Array | Uint8ArrayList): void {
+    if (this.heldBytes === 0 && this.outbox.byteLength === 0) {
+      this.events.onOutput()
+    }
+    if (data instanceof Uint8Array) {
+      stream.held.push(data)
+    } else {
+      for (const piece of data) {
+        stream.held.push(piece)
+      }
+    }
+    stream.heldBytes += data.byteLength
+    this.heldBytes += data.byteLength
+    this.holding.add(stream)
+  }
+
+  /** Forget what `stream` holds (it was framed, or the stream is gone) */
+  private releaseHeld (stream: StreamState): void {
+    this.heldBytes -= stream.heldBytes
+    stream.held = []
+    stream.heldBytes = 0
+    this.holding.delete(stream)
+  }
+
+  /** Send what `stream` holds as one Data frame */
+  private frameHeld (stream: StreamState): void {
+    if (stream.heldBytes > 0) {
+      const held = new Uint8ArrayList(...stream.held)
+      this.releaseHeld(stream)
+      this.queueData(stream.id, held)
+    }
+  }
+
+  private queueData (id: number, payload: Uint8ArrayList | Uint8Array): void {
+    this.queueFrame(FrameType.Data, 0, id, payload.byteLength)
+    if (payload instanceof Uint8Array) {
+      this.outbox.bytes(payload)
+      return
+    }
+    for (const piece of payload) {
+      this.outbox.bytes(piece)
+    }
   }
 
   /** Send window of stream `id` in bytes, 0 if unknown */
@@ -426,6 +483,7 @@ export class YamuxSession implements FrameSink {
       return
     }
     stream.localClosed = true
+    this.frameHeld(stream)
     this.queueFrame(FrameType.WindowUpdate, Flag.FIN, id, 0)
     if (stream.finished) {
       this.removeStream(stream)
@@ -486,6 +544,7 @@ export class YamuxSession implements FrameSink {
     if (!this.streams.delete(stream.id)) {
       return
     }
+    this.releaseHeld(stream)
     stream.receiveWindow.release()
     if (!stream.outbound) {
       this.inboundCount--
@@ -565,6 +624,8 @@ export class YamuxSession implements FrameSink {
       stream.receiveWindow.release()
     }
     this.streams.clear()
+    this.holding.clear()
+    this.heldBytes = 0
     this.pings.clear()
     this.events.onSessionError(error)
   }
@@ -610,6 +671,9 @@ export class YamuxSession implements FrameSink {
    * back to back in shared buffers, large payloads as their own chunks.
    */
   takeOutput (): Uint8Array[] {
+    for (const stream of this.holding) {
+      this.frameHeld(stream)
+    }
     this.pendingPongs.clear()
     return this.outbox.take()
   }

@@ -23,6 +23,10 @@ export class StreamState {
   sendWindow = INITIAL_STREAM_WINDOW
   /** A write found the send window empty: say so when credit arrives */
   waitingForCredit = false
+  /** Accepted bytes of a partial Data frame, held until the next write or flush */
+  held: Uint8Array[] = []
+  /** Total length of `held` */
+  heldBytes = 0
   /** The peer's data allowance and our grants */
   readonly receiveWindow: ReceiveWindow
 
