@@ -6,6 +6,11 @@
  * feeds it received bytes with {@link YamuxSession.receive}, collects the
  * frames it produces with {@link YamuxSession.takeOutput}, and calls
  * {@link YamuxSession.tick} at {@link YamuxSession.nextTickAt}.
+ *
+ * It is one class, longer than our other files, because every frame handler
+ * and operation reads and changes the same state (the stream table, the ACK
+ * backlog, Go Away); the parts that stand alone live beside it: the decoder,
+ * flow control, ping bookkeeping and the frame writer.
  */
 
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -13,76 +18,19 @@ import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, SESSION_STREAM_ID } from '.
 import { FrameDecoder } from './decoder.js'
 import { AckBacklogFullError, PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, RemoteResetError, SessionClosedError, StreamIdExhaustedError, StreamNotWritableError } from './errors.js'
 import { addSendCredit, ReceiveBudget, ReceiveWindow } from './flow-control.js'
+import { FrameWriter } from './frame-writer.js'
 import { hasFlag } from './frame.js'
-import { Outbox } from './outbox.js'
+import { PingTracker } from './pings.js'
 import { StreamIdAllocator, StreamState } from './stream-state.js'
 import type { FrameSink } from './decoder.js'
 import type { FrameHeader } from './frame.js'
+import type { PingPurpose } from './pings.js'
+import type { Clock, SessionConfig, SessionEvents } from './session-types.js'
+
+export type { Clock, SessionConfig, SessionEvents }
 
 /** Most outbound streams that may await their ACK at once (libp2p Yamux spec) */
 export const ACK_BACKLOG = 256
-
-/** Most pongs that may wait in the outbox; pings beyond this go unanswered until it drains */
-export const MAX_PENDING_PONGS = 64
-
-/** A round-trip time older than this (ms) is measured again when the window may grow */
-export const RTT_REFRESH_INTERVAL = 10_000
-
-/** Source of the current time in milliseconds; injected so the engine stays deterministic */
-export interface Clock {
-  now(): number
-}
-
-/** Everything the engine needs to know; `src/config.ts` fills in the defaults */
-export interface SessionConfig {
-  /** The client opens odd stream ids, the server even ones */
-  role: 'client' | 'server'
-  /** Receive window each stream starts with, in bytes (at least 256 KiB) */
-  initialStreamWindow: number
-  /** Most a stream's receive window may grow to, in bytes */
-  maxStreamWindow: number
-  /** Most bytes all receive windows of the session may add up to */
-  connectionReceiveBudget: number
-  /** Largest frame we send, header included, in bytes */
-  maxFrameSize: number
-  /** Most concurrently open inbound streams; more are refused with RST */
-  maxInboundStreams: number
-  /** Send keepalive pings when the connection is idle */
-  keepAlive: boolean
-  /** Idle time before a keepalive ping, in ms */
-  keepAliveInterval: number
-  /** Time a keepalive ping may go unanswered before the session fails, in ms */
-  pingTimeout: number
-  /** First id this side allocates (tests only); defaults to 1 for the client, 2 for the server */
-  firstStreamId?: number
-}
-
-/** What the engine tells its face */
-export interface SessionEvents {
-  /** The outbox went from empty to non-empty: call `takeOutput()` soon (once per tick batches frames) */
-  onOutput(): void
-  /**
-   * The remote opened stream `id` and our ACK is queued: hand the stream to the
-   * application now. To refuse it after all, call `reset(id)`.
-   */
-  onInboundStream(id: number): void
-  /** Payload for stream `id`, in order; a view of received bytes */
-  onStreamData(id: number, data: Uint8Array): void
-  /** The remote closed its direction of stream `id` (FIN), after any data in the same frame */
-  onStreamRemoteClose(id: number): void
-  /** The remote reset or refused stream `id` */
-  onStreamReset(id: number, error: RemoteResetError): void
-  /** Stream `id` had an exhausted send window and received credit */
-  onStreamWritable(id: number): void
-  /** An outbound stream left the ACK backlog, so `openStream()` may succeed again */
-  onAckBacklogAvailable(): void
-  /** The answer to ping `value` arrived after `rtt` ms */
-  onPong(value: number, rtt: number): void
-  /** The remote sent Go Away 0: no new streams, open ones run to completion */
-  onRemoteGoAway(): void
-  /** The session failed (protocol violation, remote Go Away with an error code, ping timeout); every stream is gone */
-  onSessionError(error: Error): void
-}
 
 export class YamuxSession implements FrameSink {
   private readonly config: SessionConfig
@@ -93,22 +41,11 @@ export class YamuxSession implements FrameSink {
   private readonly ids: StreamIdAllocator
   private readonly budget: ReceiveBudget
   private readonly maxPayload: number
-  private readonly outbox = new Outbox()
-  /** Streams holding the bytes of a partial Data frame until the next flush */
-  private readonly holding = new Set<StreamState>()
-  private heldBytes = 0
-  private readonly pendingPongs = new Set<number>()
-  /** Sent time of every ping awaiting its pong, by value */
-  private readonly pings = new Map<number, number>()
-  private nextPingValue = 1
+  private readonly output: FrameWriter
+  private readonly pings = new PingTracker()
   private awaitingAck = 0
   private inboundCount = 0
   private lastReceivedAt: number
-  private keepAlivePing: number | undefined
-  private rttPing: number | undefined
-  private rttMeasuredAt = -Infinity
-  /** Latest measured round-trip time in ms */
-  rtt: number | undefined
   /** We sent Go Away: no new streams either way */
   localGoAway = false
   /** The remote sent Go Away 0: we open no new streams */
@@ -127,6 +64,12 @@ export class YamuxSession implements FrameSink {
     this.budget = new ReceiveBudget(config.connectionReceiveBudget)
     this.maxPayload = config.maxFrameSize - HEADER_LENGTH
     this.lastReceivedAt = clock.now()
+    this.output = new FrameWriter(() => { this.events.onOutput() })
+  }
+
+  /** Latest measured round-trip time in ms */
+  get rtt (): number | undefined {
+    return this.pings.rtt
   }
 
   /** Number of streams the session tracks (open in at least one direction) */
@@ -141,7 +84,7 @@ export class YamuxSession implements FrameSink {
 
   /** Bytes waiting in the outbox */
   get pendingOutputBytes (): number {
-    return this.outbox.byteLength + this.heldBytes
+    return this.output.byteLength
   }
 
   /** Bytes all receive windows add up to now */
@@ -282,13 +225,13 @@ export class YamuxSession implements FrameSink {
       throw new ProtocolViolationError(`remote opened stream ${id} with the wrong id parity for a ${this.config.role === 'client' ? 'server' : 'client'}`)
     }
     if (this.refusing || this.localGoAway || this.inboundCount >= this.config.maxInboundStreams) {
-      this.queueFrame(FrameType.WindowUpdate, Flag.RST, id, 0)
+      this.output.control(FrameType.WindowUpdate, Flag.RST, id, 0)
       return undefined
     }
     const stream = this.createStream(id, false)
     this.inboundCount++
     stream.acknowledged = true
-    this.queueFrame(FrameType.WindowUpdate, Flag.ACK, id, stream.receiveWindow.announceInitial())
+    this.output.control(FrameType.WindowUpdate, Flag.ACK, id, stream.receiveWindow.announceInitial())
     this.events.onInboundStream(id)
     return this.streams.get(id)
   }
@@ -308,33 +251,17 @@ export class YamuxSession implements FrameSink {
   private handlePing (header: FrameHeader): void {
     const value = header.length
     if (hasFlag(header.flags, Flag.SYN)) {
-      if (this.pendingPongs.has(value) || this.pendingPongs.size >= MAX_PENDING_PONGS) {
-        return
+      if (this.pings.owePong(value)) {
+        this.output.control(FrameType.Ping, Flag.ACK, SESSION_STREAM_ID, value)
       }
-      this.pendingPongs.add(value)
-      this.queueFrame(FrameType.Ping, Flag.ACK, SESSION_STREAM_ID, value)
       return
     }
-    if (!hasFlag(header.flags, Flag.ACK)) {
-      return
+    if (hasFlag(header.flags, Flag.ACK)) {
+      const rtt = this.pings.answer(value, this.clock.now())
+      if (rtt !== undefined) {
+        this.events.onPong(value, rtt)
+      }
     }
-    const ping = this.pings.get(value)
-    if (ping === undefined) {
-      // a late or unsolicited pong is harmless
-      return
-    }
-    this.pings.delete(value)
-    const now = this.clock.now()
-    const rtt = now - ping
-    this.rtt = rtt
-    this.rttMeasuredAt = now
-    if (value === this.keepAlivePing) {
-      this.keepAlivePing = undefined
-    }
-    if (value === this.rttPing) {
-      this.rttPing = undefined
-    }
-    this.events.onPong(value, rtt)
   }
 
   private handleGoAway (code: number): void {
@@ -370,7 +297,7 @@ export class YamuxSession implements FrameSink {
     }
     const stream = this.createStream(id, true)
     this.awaitingAck++
-    this.queueFrame(FrameType.WindowUpdate, Flag.SYN, id, stream.receiveWindow.announceInitial())
+    this.output.control(FrameType.WindowUpdate, Flag.SYN, id, stream.receiveWindow.announceInitial())
     return id
   }
 
@@ -405,70 +332,8 @@ export class YamuxSession implements FrameSink {
       return 0
     }
 
-    // a write shorter than a frame is one frame, so small messages keep their
-    // boundaries; the partial last frame of a longer write is held until the
-    // next write or the flush, so consecutive large writes share full frames
-    // instead of each leaving a small tail frame
-    const accepted = length === data.byteLength ? data : data.subarray(0, length)
-    if (stream.heldBytes === 0 && length <= maxPayload) {
-      this.queueData(id, accepted)
-      return length
-    }
-    const pending = new Uint8ArrayList(...stream.held, accepted)
-    this.releaseHeld(stream)
-    let offset = 0
-    while (pending.byteLength - offset >= maxPayload) {
-      this.queueData(id, pending.sublist(offset, offset + maxPayload))
-      offset += maxPayload
-    }
-    if (offset < pending.byteLength) {
-      this.hold(stream, pending.sublist(offset))
-    }
+    this.output.data(stream, length === data.byteLength ? data : data.subarray(0, length), maxPayload)
     return length
-  }
-
-  private hold (stream: StreamState, data: Uint8Array | Uint8ArrayList): void {
-    if (this.heldBytes === 0 && this.outbox.byteLength === 0) {
-      this.events.onOutput()
-    }
-    if (data instanceof Uint8Array) {
-      stream.held.push(data)
-    } else {
-      for (const piece of data) {
-        stream.held.push(piece)
-      }
-    }
-    stream.heldBytes += data.byteLength
-    this.heldBytes += data.byteLength
-    this.holding.add(stream)
-  }
-
-  /** Forget what `stream` holds (it was framed, or the stream is gone) */
-  private releaseHeld (stream: StreamState): void {
-    this.heldBytes -= stream.heldBytes
-    stream.held = []
-    stream.heldBytes = 0
-    this.holding.delete(stream)
-  }
-
-  /** Send what `stream` holds as one Data frame */
-  private frameHeld (stream: StreamState): void {
-    if (stream.heldBytes > 0) {
-      const held = new Uint8ArrayList(...stream.held)
-      this.releaseHeld(stream)
-      this.queueData(stream.id, held)
-    }
-  }
-
-  private queueData (id: number, payload: Uint8ArrayList | Uint8Array): void {
-    this.queueFrame(FrameType.Data, 0, id, payload.byteLength)
-    if (payload instanceof Uint8Array) {
-      this.outbox.bytes(payload)
-      return
-    }
-    for (const piece of payload) {
-      this.outbox.bytes(piece)
-    }
   }
 
   /** Send window of stream `id` in bytes, 0 if unknown */
@@ -483,8 +348,8 @@ export class YamuxSession implements FrameSink {
       return
     }
     stream.localClosed = true
-    this.frameHeld(stream)
-    this.queueFrame(FrameType.WindowUpdate, Flag.FIN, id, 0)
+    this.output.release(stream)
+    this.output.control(FrameType.WindowUpdate, Flag.FIN, id, 0)
     if (stream.finished) {
       this.removeStream(stream)
     }
@@ -497,7 +362,7 @@ export class YamuxSession implements FrameSink {
       return
     }
     this.removeStream(stream)
-    this.queueFrame(FrameType.WindowUpdate, Flag.RST, id, code)
+    this.output.control(FrameType.WindowUpdate, Flag.RST, id, code)
   }
 
   /** The application consumed `bytes` of stream `id`'s data: grant credit once half the window is owed */
@@ -514,10 +379,8 @@ export class YamuxSession implements FrameSink {
     const now = this.clock.now()
     const grant = window.takeGrant(now, this.rtt)
     if (grant > 0) {
-      this.queueFrame(FrameType.WindowUpdate, 0, id, grant)
-      if (now - this.rttMeasuredAt > RTT_REFRESH_INTERVAL) {
-        this.measureRtt()
-      }
+      this.output.control(FrameType.WindowUpdate, 0, id, grant)
+      this.measureRtt()
     }
   }
 
@@ -534,9 +397,7 @@ export class YamuxSession implements FrameSink {
     const window = new ReceiveWindow(this.config.initialStreamWindow, this.config.maxStreamWindow, this.budget, now)
     const stream = new StreamState(id, outbound, window)
     this.streams.set(id, stream)
-    if (this.rtt === undefined && this.rttPing === undefined) {
-      this.measureRtt()
-    }
+    this.measureRtt()
     return stream
   }
 
@@ -544,7 +405,7 @@ export class YamuxSession implements FrameSink {
     if (!this.streams.delete(stream.id)) {
       return
     }
-    this.releaseHeld(stream)
+    this.output.drop(stream)
     stream.receiveWindow.release()
     if (!stream.outbound) {
       this.inboundCount--
@@ -567,25 +428,24 @@ export class YamuxSession implements FrameSink {
    *
    * @throws {SessionClosedError} once the session has failed
    */
-  ping (): number {
+  ping (purpose: PingPurpose = 'user'): number {
     if (this.failure != null) {
       throw new SessionClosedError(`session failed: ${this.failure.message}`)
     }
-    const value = this.nextPingValue
-    this.nextPingValue = this.nextPingValue >= 0xffff_ffff ? 1 : this.nextPingValue + 1
-    this.pings.set(value, this.clock.now())
-    this.queueFrame(FrameType.Ping, Flag.SYN, SESSION_STREAM_ID, value)
+    const value = this.pings.start(this.clock.now(), purpose)
+    this.output.control(FrameType.Ping, Flag.SYN, SESSION_STREAM_ID, value)
     return value
   }
 
   /** Forget ping `value` (its caller gave up waiting) */
   cancelPing (value: number): void {
-    this.pings.delete(value)
+    this.pings.cancel(value)
   }
 
+  /** Measure the round-trip time with a ping of our own when it is unknown or stale */
   private measureRtt (): void {
-    if (this.rttPing === undefined && this.failure == null) {
-      this.rttPing = this.ping()
+    if (this.failure == null && this.pings.wantsRttSample(this.clock.now())) {
+      this.ping('rtt')
     }
   }
 
@@ -603,7 +463,7 @@ export class YamuxSession implements FrameSink {
       return
     }
     this.localGoAway = true
-    this.queueFrame(FrameType.GoAway, 0, SESSION_STREAM_ID, code)
+    this.output.control(FrameType.GoAway, 0, SESSION_STREAM_ID, code)
   }
 
   /**
@@ -616,7 +476,7 @@ export class YamuxSession implements FrameSink {
     }
     if (code !== undefined && !this.localGoAway) {
       this.localGoAway = true
-      this.queueFrame(FrameType.GoAway, 0, SESSION_STREAM_ID, code)
+      this.output.control(FrameType.GoAway, 0, SESSION_STREAM_ID, code)
     }
     this.failure = error
     this.decoder.stop()
@@ -624,8 +484,7 @@ export class YamuxSession implements FrameSink {
       stream.receiveWindow.release()
     }
     this.streams.clear()
-    this.holding.clear()
-    this.heldBytes = 0
+    this.output.dropAll()
     this.pings.clear()
     this.events.onSessionError(error)
   }
@@ -640,7 +499,7 @@ export class YamuxSession implements FrameSink {
     if (!this.config.keepAlive || this.failure != null) {
       return undefined
     }
-    const sentAt = this.keepAlivePing === undefined ? undefined : this.pings.get(this.keepAlivePing)
+    const sentAt = this.pings.keepAliveSentAt
     return sentAt != null
       ? sentAt + this.config.pingTimeout
       : this.lastReceivedAt + this.config.keepAliveInterval
@@ -652,7 +511,7 @@ export class YamuxSession implements FrameSink {
       return
     }
     const now = this.clock.now()
-    const sentAt = this.keepAlivePing === undefined ? undefined : this.pings.get(this.keepAlivePing)
+    const sentAt = this.pings.keepAliveSentAt
     if (sentAt != null) {
       if (now - sentAt >= this.config.pingTimeout) {
         this.fail(new PingTimeoutError(`keepalive ping unanswered after ${this.config.pingTimeout} ms: peer presumed dead`), GoAwayCode.InternalError)
@@ -660,7 +519,7 @@ export class YamuxSession implements FrameSink {
       return
     }
     if (now - this.lastReceivedAt >= this.config.keepAliveInterval) {
-      this.keepAlivePing = this.ping()
+      this.ping('keepalive')
     }
   }
 
@@ -671,18 +530,7 @@ export class YamuxSession implements FrameSink {
    * back to back in shared buffers, large payloads as their own chunks.
    */
   takeOutput (): Uint8Array[] {
-    for (const stream of this.holding) {
-      this.frameHeld(stream)
-    }
-    this.pendingPongs.clear()
-    return this.outbox.take()
-  }
-
-  private queueFrame (type: FrameType, flags: number, streamId: number, length: number): void {
-    const wasEmpty = this.outbox.byteLength === 0
-    this.outbox.header({ type, flags, streamId, length })
-    if (wasEmpty) {
-      this.events.onOutput()
-    }
+    this.pings.pongsSent()
+    return this.output.take()
   }
 }

@@ -1,7 +1,7 @@
 import { expect } from 'aegir/chai'
 import { Flag, FrameType, GoAwayCode } from '../../src/protocol/constants.js'
 import { PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, SessionClosedError } from '../../src/protocol/errors.js'
-import { MAX_PENDING_PONGS } from '../../src/protocol/session.js'
+import { MAX_PENDING_PONGS } from '../../src/protocol/pings.js'
 import { clientWithStream, concat, dataFrame, FakeClock, goAwayFrame, goAwayFrames, KiB, link, pair, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
 
 describe('protocol/session output batching', () => {

@@ -1,0 +1,115 @@
+/**
+ * Turns what the engine sends into frames in the outbox: control frames at
+ * once, Data in frames of at most the maximum payload.
+ *
+ * A write shorter than a frame is one frame, so small messages keep their
+ * boundaries. The partial last frame of a longer write is held until the
+ * stream's next write or the next flush, so consecutive large writes fill
+ * whole frames instead of each leaving a small tail frame.
+ */
+
+import { Uint8ArrayList } from 'uint8arraylist'
+import { FrameType } from './constants.js'
+import { Outbox } from './outbox.js'
+import type { StreamState } from './stream-state.js'
+
+export class FrameWriter {
+  private readonly outbox = new Outbox()
+  private readonly onFirstOutput: () => void
+  /** Streams holding the bytes of a partial Data frame */
+  private readonly holding = new Set<StreamState>()
+  private heldBytes = 0
+
+  /** @param onFirstOutput - called when output appears after the last {@link FrameWriter.take} */
+  constructor (onFirstOutput: () => void) {
+    this.onFirstOutput = onFirstOutput
+  }
+
+  /** Bytes waiting, held ones included */
+  get byteLength (): number {
+    return this.outbox.byteLength + this.heldBytes
+  }
+
+  /** Queue a frame without a body (or a Data header whose body follows) */
+  control (type: FrameType, flags: number, streamId: number, length: number): void {
+    this.announce()
+    this.outbox.header({ type, flags, streamId, length })
+  }
+
+  /** Queue `data` for `stream` in frames of at most `maxPayload` bytes (the window was already charged) */
+  data (stream: StreamState, data: Uint8Array | Uint8ArrayList, maxPayload: number): void {
+    if (stream.heldBytes === 0 && data.byteLength <= maxPayload) {
+      this.frame(stream.id, data)
+      return
+    }
+    const pending = new Uint8ArrayList(...stream.held, data)
+    this.drop(stream)
+    let offset = 0
+    while (pending.byteLength - offset >= maxPayload) {
+      this.frame(stream.id, pending.sublist(offset, offset + maxPayload))
+      offset += maxPayload
+    }
+    if (offset < pending.byteLength) {
+      this.hold(stream, pending.sublist(offset))
+    }
+  }
+
+  /** Send what `stream` holds now (before its FIN) */
+  release (stream: StreamState): void {
+    if (stream.heldBytes > 0) {
+      const held = new Uint8ArrayList(...stream.held)
+      this.drop(stream)
+      this.frame(stream.id, held)
+    }
+  }
+
+  /** Forget what `stream` holds (it was reset or has gone) */
+  drop (stream: StreamState): void {
+    this.heldBytes -= stream.heldBytes
+    stream.held = []
+    stream.heldBytes = 0
+    this.holding.delete(stream)
+  }
+
+  /** Forget everything held (the session failed) */
+  dropAll (): void {
+    for (const stream of this.holding) {
+      this.drop(stream)
+    }
+  }
+
+  /** Every byte queued since the last call, held frames included, in wire order */
+  take (): Uint8Array[] {
+    for (const stream of this.holding) {
+      this.release(stream)
+    }
+    return this.outbox.take()
+  }
+
+  private frame (streamId: number, payload: Uint8Array | Uint8ArrayList): void {
+    this.control(FrameType.Data, 0, streamId, payload.byteLength)
+    if (payload instanceof Uint8Array) {
+      this.outbox.bytes(payload)
+      return
+    }
+    for (const piece of payload) {
+      this.outbox.bytes(piece)
+    }
+  }
+
+  private hold (stream: StreamState, data: Uint8ArrayList): void {
+    this.announce()
+    for (const piece of data) {
+      stream.held.push(piece)
+    }
+    stream.heldBytes += data.byteLength
+    this.heldBytes += data.byteLength
+    this.holding.add(stream)
+  }
+
+  private announce (): void {
+    if (this.byteLength === 0) {
+      this.onFirstOutput()
+    }
+  }
+}
