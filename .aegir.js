@@ -9,6 +9,7 @@ export default {
     timeout: 60_000
   },
   dependencyCheck: {
-    ignore: []
+    // the demo, benchmarks and tests run from the repository, with dev dependencies
+    productionIgnorePatterns: ['examples/**', 'benchmarks/**', 'test/**', 'dist/**', '.aegir.js']
   }
 }
