@@ -104,8 +104,11 @@ for (const [name, clientFactory, serverFactory] of [
       const finSent = new Set<number>()
       let updatesAfterFin = 0
       for (const frame of theirFrames.frames) {
-        if ((frame.flags & Flag.FIN) !== 0) finSent.add(frame.streamId)
-        else if (frame.type === FrameType.WindowUpdate && finSent.has(frame.streamId)) updatesAfterFin++
+        if ((frame.flags & Flag.FIN) !== 0) {
+          finSent.add(frame.streamId)
+        } else if (frame.type === FrameType.WindowUpdate && finSent.has(frame.streamId)) {
+          updatesAfterFin++
+        }
       }
       if (theirSide === clientConn) {
         // as client it sends FIN first, then receives the echo and credits every frame of it
