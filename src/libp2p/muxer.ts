@@ -7,7 +7,6 @@
 import { MuxerClosedError } from '@libp2p/interface'
 import { AbstractStreamMuxer } from '@libp2p/utils'
 import { setMaxListeners } from 'main-event'
-import { Uint8ArrayList } from 'uint8arraylist'
 import { sessionConfig } from '../config.js'
 import { TransportClosedError, TooManyOutboundStreamsError } from '../errors.js'
 import { GoAwayCode } from '../protocol/constants.js'
@@ -15,42 +14,22 @@ import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
 import { InactivitySweep } from './inactivity.js'
 import { YamuxStream } from './stream.js'
+import { TransportWriter } from './transport-writer.js'
 import type { StreamChannel } from './stream.js'
 import type { ResolvedOptions } from '../config.js'
 import type { RemoteResetError } from '../protocol/errors.js'
 import type { SessionEvents } from '../protocol/session.js'
 import type { AbortOptions, CreateStreamOptions, MessageStream, MetricGroup } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Protocol id Yamux is negotiated under */
 export const YAMUX_PROTOCOL_ID = '/yamux/1.0.0'
-
-/**
- * Streams pause (`send()` returns false) while this many bytes (1 MiB) of
- * frames wait for the next flush, so one tick never hands the transport more
- * than about this much: large batches cost more in garbage collection than
- * they save in writes.
- */
-export const FLUSH_HIGH_WATER_MARK = 1024 * 1024
-
-/** What a woken stream with nothing buffered is assumed to write next, in bytes */
-const TYPICAL_WRITE = 64 * 1024
 
 /** How long a failing session waits for its Go Away to be written before dropping the transport, in ms */
 const GOAWAY_FLUSH_TIMEOUT = 1_000
 
 const clock = { now: () => performance.now() }
-
-const nextTick: (fn: () => void) => void = (globalThis as { process?: { nextTick?(fn: () => void): void } }).process?.nextTick ?? queueMicrotask
-
-/**
- * Run `fn` once the promise jobs of this tick have run (on Node), so a stream
- * opened, written and closed across `await`s leaves in one transport write;
- * elsewhere, as a microtask.
- */
-function afterPromiseJobs (fn: () => void): void {
-  queueMicrotask(() => { nextTick(fn) })
-}
 
 export interface YamuxMuxerInit {
   options: ResolvedOptions
@@ -63,14 +42,10 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   readonly session: YamuxSession
   private readonly options: ResolvedOptions
   private readonly byId = new Map<number, YamuxStream>()
-  private readonly waitingForTransport = new Set<YamuxStream>()
   private readonly inactivity = new InactivitySweep()
   private readonly pendingPings = new Map<number, (result: number | Error) => void>()
   private ackBacklogWaiters: Array<() => void> = []
-  private flushScheduled = false
-  /** Inside `onData`: output is flushed when it returns, not in a microtask */
-  private receiving = false
-  private transportSaturated = false
+  private readonly writer: TransportWriter
   private keepAliveTimer: ReturnType<typeof setTimeout> | undefined
   private outboundCount = 0
 
@@ -85,20 +60,14 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     this.options = init.options
     const role = maConn.direction === 'outbound' ? 'client' : 'server'
     this.session = new YamuxSession(sessionConfig(init.options, role), this, clock)
-
-    maConn.addEventListener('drain', () => {
-      this.transportSaturated = false
-      this.flush()
-      this.wakeWaitingStreams()
-    })
+    this.writer = new TransportWriter(this.session, maConn, this.log)
     this.scheduleKeepAlive()
   }
 
   // --- bytes in and out ---------------------------------------------------------
 
   onData (data: Uint8Array | Uint8ArrayList): void {
-    this.receiving = true
-    try {
+    this.writer.whileReceiving(() => {
       if (data instanceof Uint8Array) {
         this.session.receive(data)
       } else {
@@ -106,68 +75,19 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
           this.session.receive(buf)
         }
       }
-    } finally {
-      this.receiving = false
-    }
-    // what the frames (and the handlers they ran) produced leaves in one write, now
-    this.flush()
+    })
   }
 
   /** Engine event: frames wait in the outbox */
   onOutput (): void {
-    if (!this.receiving && !this.flushScheduled) {
-      this.flushScheduled = true
-      afterPromiseJobs(() => {
-        this.flushScheduled = false
-        this.flush()
-      })
-    }
-  }
-
-  private flush (): void {
-    if (this.transportSaturated || this.session.pendingOutputBytes === 0) {
-      return
-    }
-    const output = this.session.takeOutput()
-    if (this.maConn.status !== 'open') {
-      return
-    }
-    try {
-      if (!this.maConn.send(output.length === 1 ? output[0] : new Uint8ArrayList(...output))) {
-        this.transportSaturated = true
-        return
-      }
-    } catch (err: any) {
-      this.log.error('transport refused data - %e', err)
-      return
-    }
-    this.wakeWaitingStreams()
+    this.writer.scheduleFlush()
   }
 
   // --- StreamChannel (used by streams) -----------------------------------------------
 
   /** Stream channel: called by the streams */
   sendStreamData (stream: YamuxStream, data: Uint8Array | Uint8ArrayList): SendResult {
-    if (this.outputFull()) {
-      this.waitingForTransport.add(stream)
-      return { sentBytes: 0, canSendMore: false }
-    }
-    const sentBytes = this.session.write(stream.streamId, data, stream.maxMessageSize)
-    if (sentBytes < data.byteLength) {
-      // the window ran out: onStreamWritable wakes the stream when credit arrives
-      return { sentBytes, canSendMore: false }
-    }
-    if (this.outputFull()) {
-      this.waitingForTransport.add(stream)
-      return { sentBytes, canSendMore: false }
-    }
-    // a stream that just used up its window exactly is stopped by its next write
-    return { sentBytes, canSendMore: true }
-  }
-
-  /** The transport is saturated, or enough frames wait for the next flush */
-  private outputFull (): boolean {
-    return this.transportSaturated || this.session.pendingOutputBytes >= FLUSH_HIGH_WATER_MARK
+    return this.writer.send(stream, data)
   }
 
   /** Stream channel: called by the streams */
@@ -183,37 +103,6 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   /** Stream channel: called by the streams */
   consume (id: number, bytes: number): void {
     this.session.consume(id, bytes)
-  }
-
-  /**
-   * Wake waiting streams in the order they started waiting, only as many as
-   * the room left before the flush high-water mark is likely to take (a stream
-   * woken for nothing would only queue itself again); the rest wait their turn.
-   */
-  private wakeWaitingStreams (): void {
-    let room = FLUSH_HIGH_WATER_MARK - this.session.pendingOutputBytes
-    const woken: YamuxStream[] = []
-    for (const stream of this.waitingForTransport) {
-      if (room <= 0 || this.transportSaturated) {
-        break
-      }
-      woken.push(stream)
-      room -= Math.max(stream.writeBufferLength, TYPICAL_WRITE)
-    }
-    for (const stream of woken) {
-      this.waitingForTransport.delete(stream)
-    }
-    for (const stream of woken) {
-      stream.safeDispatchEvent('drain')
-    }
-    if (this.waitingForTransport.size > 0) {
-      // if the woken streams write nothing, no flush follows to wake the rest: do it here
-      afterPromiseJobs(() => {
-        if (this.session.pendingOutputBytes === 0 && !this.transportSaturated) {
-          this.wakeWaitingStreams()
-        }
-      })
-    }
   }
 
   // --- session events ---------------------------------------------------------------
@@ -253,13 +142,8 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   /** Engine event (SessionEvents) */
   onStreamWritable (id: number): void {
     const stream = this.byId.get(id)
-    if (stream == null) {
-      return
-    }
-    if (this.transportSaturated) {
-      this.waitingForTransport.add(stream)
-    } else {
-      stream.safeDispatchEvent('drain')
+    if (stream != null) {
+      this.writer.wake(stream)
     }
   }
 
@@ -292,7 +176,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       this.pendingPings.delete(value)
       settle(error)
     }
-    this.flush()
+    this.writer.flush()
     super.abort(error)
     this.closeTransport(error)
   }
@@ -352,7 +236,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       return
     }
     this.byId.delete(stream.streamId)
-    this.waitingForTransport.delete(stream)
+    this.writer.forget(stream)
     this.inactivity.remove(stream)
     if (stream.direction === 'outbound') {
       this.outboundCount--
@@ -400,7 +284,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       await super.close(options)
     } finally {
       this.session.goAway(GoAwayCode.Normal)
-      this.flush()
+      this.writer.flush()
       this.stopTimers()
     }
   }

@@ -1,0 +1,174 @@
+/**
+ * How the engine's frames reach the libp2p connection, and which streams
+ * wait for it: frames produced in one tick leave in one `send()`, and streams
+ * pause while the connection is saturated or a flush's worth of frames waits.
+ */
+
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { YamuxSession } from '../protocol/session.js'
+import type { Logger, MessageStream } from '@libp2p/interface'
+import type { SendResult } from '@libp2p/utils'
+
+/**
+ * Streams pause (`send()` returns false) while this many bytes (1 MiB) of
+ * frames wait for the next flush, so one tick never hands the transport more
+ * than about this much: large batches cost more in garbage collection than
+ * they save in writes.
+ */
+export const FLUSH_HIGH_WATER_MARK = 1024 * 1024
+
+/** What a woken stream with nothing buffered is assumed to write next, in bytes */
+const TYPICAL_WRITE = 64 * 1024
+
+const nextTick: (fn: () => void) => void = (globalThis as { process?: { nextTick?(fn: () => void): void } }).process?.nextTick ?? queueMicrotask
+
+/**
+ * Run `fn` once the promise jobs of this tick have run (on Node), so a stream
+ * opened, written and closed across `await`s leaves in one transport write;
+ * elsewhere, as a microtask.
+ */
+export function afterPromiseJobs (fn: () => void): void {
+  queueMicrotask(() => { nextTick(fn) })
+}
+
+/** A stream that can wait for the transport */
+export interface WaitingStream {
+  readonly streamId: number
+  readonly maxMessageSize?: number
+  readonly writeBufferLength: number
+  safeDispatchEvent(type: 'drain'): boolean
+}
+
+export class TransportWriter {
+  private readonly session: YamuxSession
+  private readonly connection: MessageStream
+  private readonly log: Logger
+  private readonly waiting = new Set<WaitingStream>()
+  private flushScheduled = false
+  /** Inside {@link TransportWriter.whileReceiving}: flush when it returns, not later */
+  private receiving = false
+  private saturated = false
+
+  constructor (session: YamuxSession, connection: MessageStream, log: Logger) {
+    this.session = session
+    this.connection = connection
+    this.log = log
+    connection.addEventListener('drain', () => {
+      this.saturated = false
+      this.flush()
+      this.wakeWaiting()
+    })
+  }
+
+  /** Run `receive` (which feeds received bytes to the engine), then write what it produced at once */
+  whileReceiving (receive: () => void): void {
+    this.receiving = true
+    try {
+      receive()
+    } finally {
+      this.receiving = false
+    }
+    this.flush()
+  }
+
+  /** The engine has output: write it after this tick's promise jobs (or when receiving ends) */
+  scheduleFlush (): void {
+    if (!this.receiving && !this.flushScheduled) {
+      this.flushScheduled = true
+      afterPromiseJobs(() => {
+        this.flushScheduled = false
+        this.flush()
+      })
+    }
+  }
+
+  /** Hand every waiting frame to the connection in one `send()` */
+  flush (): void {
+    if (this.saturated || this.session.pendingOutputBytes === 0) {
+      return
+    }
+    const output = this.session.takeOutput()
+    if (this.connection.status !== 'open') {
+      return
+    }
+    try {
+      if (!this.connection.send(output.length === 1 ? output[0] : new Uint8ArrayList(...output))) {
+        this.saturated = true
+        return
+      }
+    } catch (err: any) {
+      this.log.error('transport refused data - %e', err)
+      return
+    }
+    this.wakeWaiting()
+  }
+
+  /** Queue as much of `data` as the window and the transport allow, in frames of at most `stream.maxMessageSize` payload bytes */
+  send (stream: WaitingStream, data: Uint8Array | Uint8ArrayList): SendResult {
+    if (this.full()) {
+      this.waiting.add(stream)
+      return { sentBytes: 0, canSendMore: false }
+    }
+    const sentBytes = this.session.write(stream.streamId, data, stream.maxMessageSize)
+    if (sentBytes < data.byteLength) {
+      // the window ran out: the engine's onStreamWritable wakes the stream when credit arrives
+      return { sentBytes, canSendMore: false }
+    }
+    if (this.full()) {
+      this.waiting.add(stream)
+      return { sentBytes, canSendMore: false }
+    }
+    // a stream that just used up its window exactly is stopped by its next write
+    return { sentBytes, canSendMore: true }
+  }
+
+  /** Credit arrived for `stream`: let it write now, or once the transport drains */
+  wake (stream: WaitingStream): void {
+    if (this.saturated) {
+      this.waiting.add(stream)
+    } else {
+      stream.safeDispatchEvent('drain')
+    }
+  }
+
+  /** `stream` ended: it waits for nothing any more */
+  forget (stream: WaitingStream): void {
+    this.waiting.delete(stream)
+  }
+
+  /** The transport is saturated, or enough frames wait for the next flush */
+  private full (): boolean {
+    return this.saturated || this.session.pendingOutputBytes >= FLUSH_HIGH_WATER_MARK
+  }
+
+  /**
+   * Wake waiting streams in the order they started waiting, only as many as
+   * the room left before the flush high-water mark is likely to take (a stream
+   * woken for nothing would only queue itself again); the rest wait their turn.
+   */
+  private wakeWaiting (): void {
+    let room = FLUSH_HIGH_WATER_MARK - this.session.pendingOutputBytes
+    const woken: WaitingStream[] = []
+    for (const stream of this.waiting) {
+      if (room <= 0 || this.saturated) {
+        break
+      }
+      woken.push(stream)
+      room -= Math.max(stream.writeBufferLength, TYPICAL_WRITE)
+    }
+    for (const stream of woken) {
+      this.waiting.delete(stream)
+    }
+    for (const stream of woken) {
+      stream.safeDispatchEvent('drain')
+    }
+    if (this.waiting.size > 0) {
+      // if the woken streams write nothing, no flush follows to wake the rest: do it here
+      afterPromiseJobs(() => {
+        if (this.session.pendingOutputBytes === 0 && !this.saturated) {
+          this.wakeWaiting()
+        }
+      })
+    }
+  }
+}
