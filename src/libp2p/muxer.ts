@@ -12,6 +12,7 @@ import { TransportClosedError, TooManyOutboundStreamsError } from '../errors.js'
 import { GoAwayCode } from '../protocol/constants.js'
 import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
+import { PendingPings } from '../shared/pending-pings.js'
 import { InactivitySweep } from './inactivity.js'
 import { YamuxStream } from './stream.js'
 import { TransportWriter } from './transport-writer.js'
@@ -43,7 +44,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   private readonly options: ResolvedOptions
   private readonly byId = new Map<number, YamuxStream>()
   private readonly inactivity = new InactivitySweep()
-  private readonly pendingPings = new Map<number, (result: number | Error) => void>()
+  private readonly pings: PendingPings
   private ackBacklogWaiters: Array<() => void> = []
   private readonly writer: TransportWriter
   private keepAliveTimer: ReturnType<typeof setTimeout> | undefined
@@ -61,6 +62,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     const role = maConn.direction === 'outbound' ? 'client' : 'server'
     this.session = new YamuxSession(sessionConfig(init.options, role), this, clock)
     this.writer = new TransportWriter(this.session, maConn, this.log)
+    this.pings = new PendingPings(this.session)
     this.scheduleKeepAlive()
   }
 
@@ -156,11 +158,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
 
   /** Engine event (SessionEvents) */
   onPong (value: number, rtt: number): void {
-    const resolve = this.pendingPings.get(value)
-    if (resolve != null) {
-      this.pendingPings.delete(value)
-      resolve(rtt)
-    }
+    this.pings.answered(value, rtt)
   }
 
   /** Engine event (SessionEvents) */
@@ -172,10 +170,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   onSessionError (error: Error): void {
     this.log.error('session failed - %e', error)
     this.stopTimers()
-    for (const [value, settle] of this.pendingPings) {
-      this.pendingPings.delete(value)
-      settle(error)
-    }
+    this.pings.failAll(error)
     this.writer.flush()
     super.abort(error)
     this.closeTransport(error)
@@ -187,7 +182,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     if (this.outboundCount >= this.options.maxOutboundStreams) {
       throw new TooManyOutboundStreamsError(`${this.outboundCount} outbound streams are open, the limit (maxOutboundStreams) is ${this.options.maxOutboundStreams}`)
     }
-    while (this.session.canOpenStreams && this.session.ackBacklog >= 256) {
+    while (this.session.canOpenStreams && this.session.ackBacklogFull) {
       options.signal?.throwIfAborted()
       await new Promise<void>((resolve, reject) => {
         const onAbort = (): void => { reject(options.signal?.reason) }
@@ -247,24 +242,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
 
   /** Measure the round-trip time with a ping; resolves with it in ms */
   async ping (options?: AbortOptions): Promise<number> {
-    options?.signal?.throwIfAborted()
-    const value = this.session.ping()
-    return new Promise<number>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.pendingPings.delete(value)
-        this.session.cancelPing(value)
-        reject(options?.signal?.reason)
-      }
-      options?.signal?.addEventListener('abort', onAbort, { once: true })
-      this.pendingPings.set(value, result => {
-        options?.signal?.removeEventListener('abort', onAbort)
-        if (result instanceof Error) {
-          reject(result)
-        } else {
-          resolve(result)
-        }
-      })
-    })
+    return this.pings.ping(options?.signal)
   }
 
   /**

@@ -82,6 +82,11 @@ export class YamuxSession implements FrameSink {
     return this.awaitingAck
   }
 
+  /** {@link ACK_BACKLOG} outbound streams await their ACK: `openStream()` would throw */
+  get ackBacklogFull (): boolean {
+    return this.awaitingAck >= ACK_BACKLOG
+  }
+
   /** Bytes waiting in the outbox */
   get pendingOutputBytes (): number {
     return this.output.byteLength

@@ -14,6 +14,7 @@ import { TransportClosedError } from '../errors.js'
 import { GoAwayCode } from '../protocol/constants.js'
 import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
+import { PendingPings } from '../shared/pending-pings.js'
 import { SessionStream } from './stream.js'
 import type { SessionStreamChannel } from './stream.js'
 import type { YamuxOptions } from '../config.js'
@@ -45,7 +46,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
   readonly closed: Promise<void>
   private readonly streams = new Map<number, SessionStream>()
   private readonly accepted: SessionStream[] = []
-  private readonly pings = new Map<number, (result: number | Error) => void>()
+  private readonly pings: PendingPings
   private readonly waiters = new Set<() => void>()
   private outputWaiter: (() => void) | undefined
   private ended = false
@@ -57,6 +58,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
     const { role, ...options } = init
     this.core = new YamuxSession(sessionConfig(resolveOptions(options), role), this, clock)
     this.closed = new Promise(resolve => { this.resolveClosed = resolve })
+    this.pings = new PendingPings(this.core)
     this.source = this.produce()
     this.scheduleKeepAlive()
   }
@@ -101,9 +103,9 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
 
   // --- operations --------------------------------------------------------------
 
-  /** Open a stream; waits while 256 streams await their ACK */
+  /** Open a stream; waits while 256 streams await their ACK (the ACK backlog) */
   async openStream (options?: WaitOptions): Promise<SessionStream> {
-    while (this.core.canOpenStreams && this.core.ackBacklog >= 256) {
+    while (this.core.canOpenStreams && this.core.ackBacklogFull) {
       await this.waitForChange(options)
     }
     if (this.ended) {
@@ -129,23 +131,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
 
   /** Ping the remote; resolves with the round-trip time in ms */
   async ping (options?: WaitOptions): Promise<number> {
-    const value = this.core.ping()
-    return new Promise<number>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.pings.delete(value)
-        this.core.cancelPing(value)
-        reject(options?.signal?.reason)
-      }
-      options?.signal?.addEventListener('abort', onAbort, { once: true })
-      this.pings.set(value, result => {
-        options?.signal?.removeEventListener('abort', onAbort)
-        if (result instanceof Error) {
-          reject(result)
-        } else {
-          resolve(result)
-        }
-      })
-    })
+    return this.pings.ping(options?.signal)
   }
 
   /** Send Go Away (default Normal): neither side opens new streams; open ones continue */
@@ -254,9 +240,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
 
   /** Engine event (SessionEvents) */
   onPong (value: number, rtt: number): void {
-    const settle = this.pings.get(value)
-    this.pings.delete(value)
-    settle?.(rtt)
+    this.pings.answered(value, rtt)
   }
 
   /** Engine event (SessionEvents) */
@@ -295,10 +279,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
       stream.onError(failure)
     }
     this.streams.clear()
-    for (const settle of this.pings.values()) {
-      settle(failure)
-    }
-    this.pings.clear()
+    this.pings.failAll(failure)
     this.wakeWriters()
     this.onOutput()
     this.resolveClosed()
