@@ -171,8 +171,10 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     this.log.error('session failed - %e', error)
     this.stopTimers()
     this.pings.failAll(error)
-    this.writer.flush()
+    this.onAckBacklogAvailable()
+    // streams end with `error` first: writing the Go Away may close a synchronous transport at once
     super.abort(error)
+    this.writer.flush()
     this.closeTransport(error)
   }
 
@@ -254,6 +256,8 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       return
     }
     this.session.refuseNewStreams()
+    // createStream calls waiting for the ACK backlog give up now
+    this.onAckBacklogAvailable()
     if (options?.signal != null) {
       // every stream's close listens to this one signal
       setMaxListeners(Infinity, options.signal)
@@ -279,7 +283,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   /** The transport closed: streams still open end with an error unless we were closing anyway */
   onTransportClosed (err?: Error): void {
     this.stopTimers()
-    if (err == null && this.status === 'open' && this.streams.length > 0) {
+    if (err == null && this.status !== 'closed' && this.streams.length > 0) {
       err = new TransportClosedError(`the connection closed with ${this.streams.length} streams still open`)
     }
     super.onTransportClosed(err)

@@ -48,6 +48,8 @@ export class YamuxStream extends AbstractStream {
   private readonly channel: StreamChannel
   private readableWaiter: (() => void) | undefined
   private closeError: Error | undefined
+  /** `close()` calls waiting for the stream's 'close' event */
+  private closeWaiters: Array<(error?: Error) => void> = []
   /** When the last byte was sent or received, for the inactivity timeout */
   lastActivity = activityClock()
 
@@ -83,6 +85,8 @@ export class YamuxStream extends AbstractStream {
     } else if (event.type === 'close') {
       this.closeError = (event as StreamCloseEvent).error
       this.wakeReader()
+      this.closeWaiters.forEach(notify => { notify(this.closeError) })
+      this.closeWaiters = []
       this.channel.onStreamClosed(this)
     }
     return super.dispatchEvent(event)
@@ -138,6 +142,27 @@ export class YamuxStream extends AbstractStream {
   sendData (data: Uint8ArrayList): SendResult {
     this.lastActivity = activityClock()
     return this.channel.sendStreamData(this, data)
+  }
+
+  /**
+   * Graceful half-close. The base class waits for the write queue to empty and
+   * drain; a stream aborted or reset meanwhile would leave that wait hanging,
+   * so it also ends when the stream closes, rejecting with the stream's error.
+   */
+  async close (options?: AbortOptions): Promise<void> {
+    if (this.status !== 'open') {
+      return super.close(options)
+    }
+    const closing = super.close(options).then((): { error?: Error } => ({}))
+    const ended = new Promise<{ error?: Error }>(resolve => {
+      this.closeWaiters.push(error => { resolve({ error }) })
+    })
+    // whichever loses must not surface as an unhandled rejection
+    closing.catch(() => {})
+    const outcome = await Promise.race([closing, ended])
+    if (outcome.error != null) {
+      throw outcome.error
+    }
   }
 
   async sendCloseWrite (options?: AbortOptions): Promise<void> {

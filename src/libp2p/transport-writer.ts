@@ -17,6 +17,14 @@ import type { SendResult } from '@libp2p/utils'
  */
 export const FLUSH_HIGH_WATER_MARK = 1024 * 1024
 
+/**
+ * While the transport is saturated, reading stops once the frames produced in
+ * reply to what we read (ACKs, RSTs, pongs, window updates) reach this many
+ * bytes (1 MiB): a peer that never reads cannot make us queue replies without
+ * bound. Data is not counted, so two busy peers never stop reading each other.
+ */
+export const REPLY_BACKLOG_LIMIT = 1024 * 1024
+
 /** What a woken stream with nothing buffered is assumed to write next, in bytes */
 const TYPICAL_WRITE = 64 * 1024
 
@@ -48,6 +56,9 @@ export class TransportWriter {
   /** Inside {@link TransportWriter.whileReceiving}: flush when it returns, not later */
   private receiving = false
   private saturated = false
+  /** Bytes produced while receiving since the transport saturated */
+  private replyBacklog = 0
+  private readingPaused = false
 
   constructor (session: YamuxSession, connection: MessageStream, log: Logger) {
     this.session = session
@@ -55,13 +66,19 @@ export class TransportWriter {
     this.log = log
     connection.addEventListener('drain', () => {
       this.saturated = false
+      this.replyBacklog = 0
       this.flush()
       this.wakeWaiting()
+      if (this.readingPaused && !this.saturated) {
+        this.readingPaused = false
+        this.connection.resume()
+      }
     })
   }
 
   /** Run `receive` (which feeds received bytes to the engine), then write what it produced at once */
   whileReceiving (receive: () => void): void {
+    const before = this.session.pendingOutputBytes
     this.receiving = true
     try {
       receive()
@@ -69,6 +86,13 @@ export class TransportWriter {
       this.receiving = false
     }
     this.flush()
+    if (this.saturated) {
+      this.replyBacklog += Math.max(0, this.session.pendingOutputBytes - before)
+      if (this.replyBacklog > REPLY_BACKLOG_LIMIT && !this.readingPaused) {
+        this.readingPaused = true
+        this.connection.pause()
+      }
+    }
   }
 
   /** The engine has output: write it after this tick's promise jobs (or when receiving ends) */

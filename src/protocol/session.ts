@@ -208,7 +208,10 @@ export class YamuxSession implements FrameSink {
     }
 
     if (header.type === FrameType.WindowUpdate) {
-      this.addCredit(stream, header.length)
+      // with RST the length is an error code (go-yamux v5), not credit
+      if (!hasFlag(flags, Flag.RST)) {
+        this.addCredit(stream, header.length)
+      }
       return false
     }
     if (header.length === 0) {
