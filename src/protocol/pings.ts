@@ -75,7 +75,10 @@ export class PingTracker {
 
   /** The outbox was taken: the pongs owed have left */
   pongsSent (): void {
-    this.owed.clear()
+    // clear() allocates a new table even when empty; this runs on every flush
+    if (this.owed.size > 0) {
+      this.owed.clear()
+    }
   }
 
   /** No RTT ping is outstanding and the last measurement is missing or older than {@link RTT_REFRESH_INTERVAL} */
