@@ -47,10 +47,9 @@ export class InactivitySweep {
     }
   }
 
+  /** Stop watching `stream`; the timer stops at its next sweep if nothing is left to watch */
   remove (stream: Inactive): void {
-    if (this.streams.delete(stream) && this.streams.size === 0) {
-      this.stop()
-    }
+    this.streams.delete(stream)
   }
 
   /** Stop watching every stream */

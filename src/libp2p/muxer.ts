@@ -283,6 +283,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   /** The transport closed: streams still open end with an error unless we were closing anyway */
   onTransportClosed (err?: Error): void {
     this.stopTimers()
+    this.inactivity.stop()
     if (err == null && this.status !== 'closed' && this.streams.length > 0) {
       err = new TransportClosedError(`the connection closed with ${this.streams.length} streams still open`)
     }

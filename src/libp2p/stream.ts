@@ -150,7 +150,8 @@ export class YamuxStream extends AbstractStream {
    * so it also ends when the stream closes, rejecting with the stream's error.
    */
   async close (options?: AbortOptions): Promise<void> {
-    if (this.status !== 'open') {
+    const mayWait = this.writeBuffer.byteLength > 0 || this.writableNeedsDrain || this.sendingData
+    if (this.status !== 'open' || !mayWait) {
       return super.close(options)
     }
     const closing = super.close(options).then((): { error?: Error } => ({}))

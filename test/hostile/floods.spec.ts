@@ -7,7 +7,7 @@
 import { expect } from 'aegir/chai'
 import { yamux } from '../../src/index.js'
 import { tcpConnectionPair } from '../fixtures/socket-connection.js'
-import { currentHeap, formatBytes, recordHeap, settledHeap } from './heap.js'
+import { formatBytes, recordHeap, settledHeap } from './heap.js'
 import { expectAlive, expectNoReaction, openFromPeer } from './helpers.js'
 import { FLAG, RawPeer, TYPE, frame, header, sleep, within } from './raw-peer.js'
 
@@ -124,11 +124,13 @@ describe('hostile peer: floods', function () {
     const count = 1_000_000
     const batch = 10_000
     const before = await settledHeap()
-    let peakGrowth = 0
+    // what we hold for the peer at its worst moment (the heap's own peak is
+    // dominated by the garbage of the frames this test builds, so it depends on GC timing)
+    let peakHeld = 0
     for (let sent = 0; sent < count; sent += batch) {
       peer.write(frames(batch, i => header({ type: TYPE.Ping, flags: FLAG.SYN, length: sent + i })))
       await peer.flush()
-      peakGrowth = Math.max(peakGrowth, currentHeap() - before)
+      peakHeld = Math.max(peakHeld, peer.unreadBytes + peer.conn.writeBufferLength + peer.muxer.session.pendingOutputBytes)
     }
     const after = await settledHeap()
     const held = peer.unreadBytes + peer.conn.writeBufferLength + peer.muxer.session.pendingOutputBytes
@@ -137,7 +139,7 @@ describe('hostile peer: floods', function () {
     expect(peer.conn.writeBufferLength, 'bytes queued in the transport past its backpressure').to.be.at.most(64 * KiB)
     expect(held, `bytes held for the peer (${formatBytes(held)})`).to.be.lessThan(512 * KiB)
     expect(after - before, 'heap growth').to.be.lessThan(8 * MiB)
-    expect(peakGrowth, 'peak heap growth').to.be.lessThan(64 * MiB)
+    expect(peakHeld, `peak bytes held for the peer (${formatBytes(peakHeld)})`).to.be.lessThan(512 * KiB)
     peer.resumeReading()
     await peer.flush()
     await expectAlive(peer, 0xdead)
