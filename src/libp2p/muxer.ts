@@ -69,15 +69,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   // --- bytes in and out ---------------------------------------------------------
 
   onData (data: Uint8Array | Uint8ArrayList): void {
-    this.writer.whileReceiving(() => {
-      if (data instanceof Uint8Array) {
-        this.session.receive(data)
-      } else {
-        for (const buf of data) {
-          this.session.receive(buf)
-        }
-      }
-    })
+    this.writer.receive(data)
   }
 
   /** Engine event: frames wait in the outbox */

@@ -53,7 +53,7 @@ export class TransportWriter {
   private readonly log: Logger
   private readonly waiting = new Set<WaitingStream>()
   private flushScheduled = false
-  /** Inside {@link TransportWriter.whileReceiving}: flush when it returns, not later */
+  /** Inside {@link TransportWriter.receive}: flush when it returns, not later */
   private receiving = false
   private saturated = false
   /** Bytes produced while receiving since the transport saturated */
@@ -76,12 +76,18 @@ export class TransportWriter {
     })
   }
 
-  /** Run `receive` (which feeds received bytes to the engine), then write what it produced at once */
-  whileReceiving (receive: () => void): void {
+  /** Feed received bytes to the engine, then write what they produced at once */
+  receive (data: Uint8Array | Uint8ArrayList): void {
     const before = this.session.pendingOutputBytes
     this.receiving = true
     try {
-      receive()
+      if (data instanceof Uint8Array) {
+        this.session.receive(data)
+      } else {
+        for (const buf of data) {
+          this.session.receive(buf)
+        }
+      }
     } finally {
       this.receiving = false
     }

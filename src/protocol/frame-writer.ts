@@ -33,7 +33,7 @@ export class FrameWriter {
   /** Queue a frame without a body (or a Data header whose body follows) */
   control (type: FrameType, flags: number, streamId: number, length: number): void {
     this.announce()
-    this.outbox.header({ type, flags, streamId, length })
+    this.outbox.header(type, flags, streamId, length)
   }
 
   /** Queue `data` for `stream` in frames of at most `maxPayload` bytes (the window was already charged) */

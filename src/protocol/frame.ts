@@ -27,13 +27,18 @@ export interface FrameHeader {
  * The values are assumed valid: the engine only builds headers it checked.
  */
 export function encodeHeader (header: FrameHeader, target: Uint8Array = new Uint8Array(HEADER_LENGTH), offset = 0): Uint8Array {
-  target[offset] = PROTOCOL_VERSION
-  target[offset + 1] = header.type
-  target[offset + 2] = (header.flags >>> 8) & 0xff
-  target[offset + 3] = header.flags & 0xff
-  writeUint32(target, offset + 4, header.streamId)
-  writeUint32(target, offset + 8, header.length)
+  writeHeader(target, offset, header.type, header.flags, header.streamId, header.length)
   return target
+}
+
+/** {@link encodeHeader} without a header object, for the hot path */
+export function writeHeader (target: Uint8Array, offset: number, type: FrameType, flags: number, streamId: number, length: number): void {
+  target[offset] = PROTOCOL_VERSION
+  target[offset + 1] = type
+  target[offset + 2] = (flags >>> 8) & 0xff
+  target[offset + 3] = flags & 0xff
+  writeUint32(target, offset + 4, streamId)
+  writeUint32(target, offset + 8, length)
 }
 
 /**

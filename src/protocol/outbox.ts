@@ -7,8 +7,8 @@
  */
 
 import { HEADER_LENGTH } from './constants.js'
-import { encodeHeader } from './frame.js'
-import type { FrameHeader } from './frame.js'
+import { writeHeader } from './frame.js'
+import type { FrameType } from './constants.js'
 
 /** Payloads up to this many bytes are copied next to their header; larger ones travel by reference */
 export const COPY_LIMIT = 4 * 1024
@@ -27,9 +27,9 @@ export class Outbox {
   byteLength = 0
 
   /** Append a frame header */
-  header (header: FrameHeader): void {
+  header (type: FrameType, flags: number, streamId: number, length: number): void {
     this.reserve(HEADER_LENGTH)
-    encodeHeader(header, this.slab, this.writeAt)
+    writeHeader(this.slab, this.writeAt, type, flags, streamId, length)
     this.writeAt += HEADER_LENGTH
     this.byteLength += HEADER_LENGTH
   }
