@@ -10,10 +10,11 @@ import { yamux as chainsafeYamux } from '@chainsafe/libp2p-yamux'
 import { expect } from 'aegir/chai'
 import { yamux } from '../../src/index.js'
 import { createNodePair } from '../fixtures/nodes.js'
+import { buffersOf, readAll, sha256 } from '../fixtures/read.js'
 import type { YamuxMuxer } from '../../src/index.js'
 import type { MuxerFactoryFn, NodePair } from '../fixtures/nodes.js'
+import type { Received } from '../fixtures/read.js'
 import type { Stream, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 const PROTOCOL = '/test/echo/1.0.0'
 const STREAMS = 50
@@ -29,28 +30,6 @@ function pattern (index: number, length: number): Uint8Array {
     words[i] = x
   }
   return new Uint8Array(words.buffer, 0, length)
-}
-
-function buffersOf (chunk: Uint8Array | Uint8ArrayList): Iterable<Uint8Array> {
-  return chunk instanceof Uint8Array ? [chunk] : chunk
-}
-
-function sha256 (data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
-interface Received { bytes: number, sha256: string }
-
-async function readAll (stream: Stream): Promise<Received> {
-  const hash = createHash('sha256')
-  let bytes = 0
-  for await (const chunk of stream) {
-    for (const buf of buffersOf(chunk)) {
-      hash.update(buf)
-      bytes += buf.byteLength
-    }
-  }
-  return { bytes, sha256: hash.digest('hex') }
 }
 
 async function sendAll (stream: Stream, data: Uint8Array, chunk = 64 * 1024): Promise<void> {

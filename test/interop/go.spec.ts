@@ -13,11 +13,12 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { defaultLogger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { yamux } from '../../src/index.js'
+import { readAll } from '../fixtures/read.js'
 import { dialSocketConnection, listenSocketConnections } from '../fixtures/socket-connection.js'
 import { GoPeer, buildGoPeer, killAllGoPeers } from './go-peer.js'
 import type { YamuxInit, YamuxMuxer, YamuxStream } from '../../src/index.js'
+import type { Received } from '../fixtures/read.js'
 import type { SocketConnection } from '../fixtures/socket-connection.js'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 const KiB = 1024
 const MiB = 1024 * 1024
@@ -49,10 +50,6 @@ function pattern (index: number, length: number): { data: Uint8Array, sha256: st
   return entry
 }
 
-function buffersOf (chunk: Uint8Array | Uint8ArrayList): Iterable<Uint8Array> {
-  return chunk instanceof Uint8Array ? [chunk] : chunk
-}
-
 /** Send `data` in chunks, waiting for 'drain' when asked to, then half-close */
 async function sendAll (stream: YamuxStream, data: Uint8Array, chunk = 64 * KiB): Promise<void> {
   for (let offset = 0; offset < data.byteLength; offset += chunk) {
@@ -61,21 +58,6 @@ async function sendAll (stream: YamuxStream, data: Uint8Array, chunk = 64 * KiB)
     }
   }
   await stream.close()
-}
-
-interface Received { bytes: number, sha256: string }
-
-/** Read the stream to its end */
-async function readAll (stream: YamuxStream): Promise<Received> {
-  const hash = createHash('sha256')
-  let bytes = 0
-  for await (const chunk of stream) {
-    for (const buf of buffersOf(chunk)) {
-      hash.update(buf)
-      bytes += buf.byteLength
-    }
-  }
-  return { bytes, sha256: hash.digest('hex') }
 }
 
 /** Write back every byte as it arrives, then half-close after the remote's FIN */
