@@ -81,7 +81,12 @@ class Pipe {
     this.push({ at: Math.max(performance.now(), this.busyUntil) + this.opts.delayMs, data: null })
   }
 
-  /** call `fn` once the backlog has fallen to a quarter of the buffer */
+  /**
+   * call `fn` once the backlog has fallen to a quarter of the buffer; never
+   * synchronously, since the caller (`sendData`) has yet to report the link full,
+   * and a 'drain' fired before that would be lost (a GC pause during `write()` can
+   * make the backlog look drained already)
+   */
   whenDrained (fn: () => void): void {
     if (this.drainTimer != null) { return }
     const check = (): void => {
@@ -94,7 +99,7 @@ class Pipe {
       }
       fn()
     }
-    check()
+    this.drainTimer = setTimeout(check, 0)
   }
 
   pause (): void {
