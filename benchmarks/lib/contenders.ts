@@ -103,7 +103,8 @@ async function connectionPair (transport: Transport): Promise<[MessageStream, Me
   return transport.kind === 'tcp' ? tcpConnectionPair() : linkPair(transport.link)
 }
 
-function singlePipeSession (client: Endpoint, server: Endpoint, teardown: () => void): Session {
+/** A session over one pipe (no muxer): `open()` once, and the server end is accepted at once */
+export function singlePipeSession (client: Endpoint, server: Endpoint, teardown: () => void): Session {
   let opened = false
   return {
     multiStream: false,

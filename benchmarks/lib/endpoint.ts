@@ -55,6 +55,17 @@ export async function waitForDrain (stream: Drainable, timeoutMs = DRAIN_TIMEOUT
   })
 }
 
+/** `fn`, called at most once however often the result is */
+function once (fn: () => void): () => void {
+  let called = false
+  return () => {
+    if (!called) {
+      called = true
+      fn()
+    }
+  }
+}
+
 /** A muxed stream or a bare connection */
 export function messageStreamEndpoint (stream: MessageStream, close?: () => Promise<void>): Endpoint {
   return {
@@ -62,14 +73,9 @@ export function messageStreamEndpoint (stream: MessageStream, close?: () => Prom
     waitForDrain: async () => { await waitForDrain(stream) },
     onData: (fn) => { stream.addEventListener('message', (evt) => { fn(evt.data) }) },
     onEnd: (fn) => {
-      let called = false
-      const once = (): void => {
-        if (called) { return }
-        called = true
-        fn()
-      }
-      stream.addEventListener('end', once)
-      stream.addEventListener('close', once)
+      const end = once(fn)
+      stream.addEventListener('end', end)
+      stream.addEventListener('close', end)
     },
     closeWrite: close ?? (async () => { await stream.close() }),
     abort: () => { stream.abort(new Error('benchmark teardown')) }
@@ -98,14 +104,9 @@ export function socketEndpoint (socket: net.Socket): Endpoint {
     },
     onData: (fn) => { socket.on('data', fn) },
     onEnd: (fn) => {
-      let called = false
-      const once = (): void => {
-        if (called) { return }
-        called = true
-        fn()
-      }
-      socket.once('end', once)
-      socket.once('close', once)
+      const end = once(fn)
+      socket.once('end', end)
+      socket.once('close', end)
     },
     closeWrite: async () => {
       await new Promise<void>(resolve => socket.end(resolve))

@@ -10,7 +10,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { baseMuxerInit, loadMuxer } from './contenders.js'
+import { baseMuxerInit, loadMuxer, singlePipeSession } from './contenders.js'
 import { messageStreamEndpoint } from './endpoint.js'
 import type { ContenderId, Session } from './contenders.js'
 import type { Endpoint } from './endpoint.js'
@@ -97,21 +97,11 @@ export async function noiseSession (): Promise<Session> {
   const a: MessageStream = secClient.connection
   const b: MessageStream = secServer.connection
   const rawServer = await inboundConn
-  let opened = false
-  return {
-    multiStream: false,
-    open: async () => {
-      if (opened) { throw new Error('this contender has a single pipe') }
-      opened = true
-      return messageStreamEndpoint(a)
-    },
-    accept: (fn) => { fn(messageStreamEndpoint(b)) },
-    close: () => {
-      a.abort(new Error('benchmark teardown'))
-      b.abort(new Error('benchmark teardown'))
-      outboundConn.abort(new Error('benchmark teardown'))
-      rawServer.abort(new Error('benchmark teardown'))
-      void listener.close().catch(() => {})
-    }
-  }
+  return singlePipeSession(messageStreamEndpoint(a), messageStreamEndpoint(b), () => {
+    a.abort(new Error('benchmark teardown'))
+    b.abort(new Error('benchmark teardown'))
+    outboundConn.abort(new Error('benchmark teardown'))
+    rawServer.abort(new Error('benchmark teardown'))
+    void listener.close().catch(() => {})
+  })
 }
