@@ -12,6 +12,7 @@ import { TransportClosedError, TooManyOutboundStreamsError } from '../errors.js'
 import { GoAwayCode } from '../protocol/constants.js'
 import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
+import { clock, KeepAliveTimer } from '../shared/keepalive-timer.js'
 import { PendingPings } from '../shared/pending-pings.js'
 import { InactivitySweep } from './inactivity.js'
 import { YamuxStream } from './stream.js'
@@ -30,8 +31,6 @@ export const YAMUX_PROTOCOL_ID = '/yamux/1.0.0'
 /** How long a failing session waits for its Go Away to be written before dropping the transport, in ms */
 const GOAWAY_FLUSH_TIMEOUT = 1_000
 
-const clock = { now: () => performance.now() }
-
 export interface YamuxMuxerInit {
   options: ResolvedOptions
   metrics?: MetricGroup
@@ -47,7 +46,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   private readonly pings: PendingPings
   private ackBacklogWaiters: Array<() => void> = []
   private readonly writer: TransportWriter
-  private keepAliveTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly keepAlive: KeepAliveTimer
   private outboundCount = 0
 
   constructor (maConn: MessageStream, init: YamuxMuxerInit) {
@@ -63,7 +62,8 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
     this.session = new YamuxSession(sessionConfig(init.options, role), this, clock)
     this.writer = new TransportWriter(this.session, maConn, this.log)
     this.pings = new PendingPings(this.session)
-    this.scheduleKeepAlive()
+    this.keepAlive = new KeepAliveTimer(this.session)
+    this.keepAlive.start()
   }
 
   // --- bytes in and out ---------------------------------------------------------
@@ -290,21 +290,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       .catch(() => { this.maConn.abort(error) })
   }
 
-  private scheduleKeepAlive (): void {
-    clearTimeout(this.keepAliveTimer)
-    const at = this.session.nextTickAt()
-    if (at === undefined) {
-      return
-    }
-    this.keepAliveTimer = setTimeout(() => {
-      this.session.tick()
-      this.scheduleKeepAlive()
-    }, Math.max(0, at - clock.now()))
-    this.keepAliveTimer.unref?.()
-  }
-
   private stopTimers (): void {
-    clearTimeout(this.keepAliveTimer)
-    this.keepAliveTimer = undefined
+    this.keepAlive.stop()
   }
 }

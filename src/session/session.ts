@@ -14,6 +14,7 @@ import { TransportClosedError } from '../errors.js'
 import { GoAwayCode } from '../protocol/constants.js'
 import { SessionClosedError } from '../protocol/errors.js'
 import { YamuxSession } from '../protocol/session.js'
+import { clock, KeepAliveTimer } from '../shared/keepalive-timer.js'
 import { PendingPings } from '../shared/pending-pings.js'
 import { SessionStream } from './stream.js'
 import type { SessionStreamChannel } from './stream.js'
@@ -36,8 +37,6 @@ export interface WaitOptions {
   signal?: AbortSignal
 }
 
-const clock = { now: () => performance.now() }
-
 /** A Yamux session over any reliable byte stream */
 export class DuplexSession implements SessionEvents, SessionStreamChannel {
   /** The protocol engine (round-trip time, stream states, windows) */
@@ -52,7 +51,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
   private ended = false
   private endError: Error | undefined
   private resolveClosed!: () => void
-  private keepAliveTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly keepAlive: KeepAliveTimer
 
   constructor (init: DuplexSessionInit) {
     const { role, ...options } = init
@@ -60,7 +59,8 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
     this.closed = new Promise(resolve => { this.resolveClosed = resolve })
     this.pings = new PendingPings(this.core)
     this.source = this.produce()
-    this.scheduleKeepAlive()
+    this.keepAlive = new KeepAliveTimer(this.core)
+    this.keepAlive.start()
   }
 
   /** Frames to write to the transport, pulled at the transport's pace */
@@ -273,7 +273,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
     }
     this.ended = true
     this.endError = error
-    clearTimeout(this.keepAliveTimer)
+    this.keepAlive.stop()
     const failure = error ?? new SessionClosedError('session closed')
     for (const stream of this.streams.values()) {
       stream.onError(failure)
@@ -305,18 +305,5 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
     const waiters = [...this.waiters]
     this.waiters.clear()
     waiters.forEach(wake => { wake() })
-  }
-
-  private scheduleKeepAlive (): void {
-    clearTimeout(this.keepAliveTimer)
-    const at = this.core.nextTickAt()
-    if (at === undefined || this.ended) {
-      return
-    }
-    this.keepAliveTimer = setTimeout(() => {
-      this.core.tick()
-      this.scheduleKeepAlive()
-    }, Math.max(0, at - clock.now()))
-    this.keepAliveTimer.unref?.()
   }
 }
