@@ -84,6 +84,30 @@ export const SMOKE_SIZES: Sizes = {
   linkWarmupMs: 100
 }
 
+/** How much smaller the warm-up run before each measurement is than the measurement */
+export const WARMUP_DIVISOR = 8
+
+/**
+ * Sizes of the warm-up run that precedes every measurement in the same worker,
+ * so V8 has compiled the contender's hot paths before the clock starts: the
+ * volumes and counts divided by {@link WARMUP_DIVISOR}, the shape (write size,
+ * message size, parallelism, stream counts of the multi-stream forms, the link) kept.
+ */
+export function warmupSizes (sizes: Sizes): Sizes {
+  const scale = (n: number): number => Math.max(1, Math.floor(n / WARMUP_DIVISOR))
+  return {
+    ...sizes,
+    bulkBytes: scale(sizes.bulkBytes),
+    concurrentBytes: scale(sizes.concurrentBytes),
+    rrRoundTrips: scale(sizes.rrRoundTrips),
+    churnStreams: scale(sizes.churnStreams),
+    nodesBytes: scale(sizes.nodesBytes),
+    idleStreams: scale(sizes.idleStreams),
+    idleBytes: scale(sizes.idleBytes),
+    linkBytes: scale(sizes.linkBytes)
+  }
+}
+
 const SIZES: Record<Mode, Sizes> = { full: FULL_SIZES, quick: QUICK_SIZES, smoke: SMOKE_SIZES }
 const REPS: Record<Mode, number> = { full: 5, quick: 3, smoke: 1 }
 

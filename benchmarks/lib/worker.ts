@@ -4,6 +4,7 @@
  * two measurements at once.
  */
 
+import { warmupSizes } from './options.js'
 import { scenarioById } from './scenarios.js'
 import type { Mode, Sizes } from './options.js'
 
@@ -14,6 +15,8 @@ export interface Job {
   rep: number
   mode: Mode
   sizes: Sizes
+  /** run the scenario once at {@link warmupSizes} first, unmeasured (default true) */
+  warmup?: boolean
 }
 
 export interface Sample {
@@ -47,6 +50,10 @@ export async function runJob (job: Job): Promise<Sample> {
   const started = performance.now()
   try {
     const crashed = new Promise<never>((resolve, reject) => { failCurrentJob = reject })
+    if (job.warmup !== false) {
+      // the same work, smaller and unmeasured: compiled code, not V8's compiler, is what gets timed
+      await Promise.race([scenario.run(variant, warmupSizes(job.sizes)), crashed])
+    }
     const { output, resources } = await Promise.race([scenario.run(variant, job.sizes), crashed])
     const cpuMs = resources.cpuUserMs + resources.cpuSystemMs
     const seconds = resources.wallMs / 1000

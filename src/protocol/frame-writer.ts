@@ -30,7 +30,7 @@ export class FrameWriter {
     return this.outbox.byteLength + this.heldBytes
   }
 
-  /** Queue a frame without a body (or a Data header whose body follows) */
+  /** Queue a frame without a body */
   control (type: FrameType, flags: number, streamId: number, length: number): void {
     this.announce()
     this.outbox.header(type, flags, streamId, length)
@@ -87,7 +87,8 @@ export class FrameWriter {
   }
 
   private frame (streamId: number, payload: Uint8Array | Uint8ArrayList): void {
-    this.control(FrameType.Data, 0, streamId, payload.byteLength)
+    this.announce()
+    this.outbox.header(FrameType.Data, 0, streamId, payload.byteLength, payload.byteLength)
     if (payload instanceof Uint8Array) {
       this.outbox.bytes(payload)
       return

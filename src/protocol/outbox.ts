@@ -26,9 +26,13 @@ export class Outbox {
   /** Bytes waiting */
   byteLength = 0
 
-  /** Append a frame header */
-  header (type: FrameType, flags: number, streamId: number, length: number): void {
-    this.reserve(HEADER_LENGTH)
+  /**
+   * Append a frame header. A body of up to {@link COPY_LIMIT} bytes that follows
+   * (`length` of a Data frame) gets its room now, so header and body stay in one
+   * chunk and leave in one transport write.
+   */
+  header (type: FrameType, flags: number, streamId: number, length: number, body = 0): void {
+    this.reserve(body <= COPY_LIMIT ? HEADER_LENGTH + body : HEADER_LENGTH)
     writeHeader(this.slab, this.writeAt, type, flags, streamId, length)
     this.writeAt += HEADER_LENGTH
     this.byteLength += HEADER_LENGTH

@@ -2,7 +2,7 @@ import { expect } from 'aegir/chai'
 import { Flag, FrameType, GoAwayCode } from '../../src/protocol/constants.js'
 import { PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, SessionClosedError } from '../../src/protocol/errors.js'
 import { MAX_PENDING_PONGS } from '../../src/protocol/pings.js'
-import { clientWithStream, concat, dataFrame, FakeClock, goAwayFrame, goAwayFrames, KiB, link, pair, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
+import { clientWithStream, concat, dataFrame, FakeClock, goAwayFrame, goAwayFrames, KiB, link, pair, parseFrames, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
 
 describe('protocol/session output batching', () => {
   it('SYN and data written in the same tick leave in one batch, announced by one onOutput', () => {
@@ -20,6 +20,21 @@ describe('protocol/session output batching', () => {
     expect(t.session.pendingOutputBytes).to.equal(0)
     t.session.ping()
     expect(t.outputEvents).to.equal(2, 'the next frame after takeOutput() announces a new batch')
+  })
+
+  it('a small message taken alone is one chunk, header and body together, however full the buffer was', () => {
+    const t = new TestSession({ role: 'client', keepAlive: false })
+    const id = t.session.openStream()
+    t.session.takeOutput()
+    // 1 KiB messages, one per batch, as request/response sends them: each must
+    // be a single chunk (one transport write), also where the buffer runs out
+    for (let i = 0; i < 100; i++) {
+      t.session.write(id, pattern(1024, i))
+      const chunks = t.session.takeOutput()
+      expect(chunks).to.have.length(1, `message ${i} left as ${chunks.length} chunks`)
+      expect(chunks[0].byteLength).to.equal(12 + 1024)
+      expect(parseFrames(chunks)[0].body).to.deep.equal(pattern(1024, i))
+    }
   })
 })
 
