@@ -136,7 +136,7 @@ export class TransportWriter {
   /** Queue as much of `data` as the window and the transport allow, in frames of at most `stream.maxMessageSize` payload bytes */
   send (stream: WaitingStream, data: Uint8Array | Uint8ArrayList): SendResult {
     if (this.full()) {
-      this.waiting.add(stream)
+      this.wait(stream)
       return { sentBytes: 0, canSendMore: false }
     }
     const sentBytes = this.session.write(stream.streamId, data, stream.maxMessageSize)
@@ -145,7 +145,7 @@ export class TransportWriter {
       return { sentBytes, canSendMore: false }
     }
     if (this.full()) {
-      this.waiting.add(stream)
+      this.wait(stream)
       return { sentBytes, canSendMore: false }
     }
     // a stream that just used up its window exactly is stopped by its next write
@@ -155,15 +155,26 @@ export class TransportWriter {
   /** Credit arrived for `stream`: let it write now, or once the transport drains */
   wake (stream: WaitingStream): void {
     if (this.saturated) {
-      this.waiting.add(stream)
+      this.wait(stream)
     } else {
-      stream.safeDispatchEvent('drain')
+      this.dispatchDrain(stream)
     }
   }
 
   /** `stream` ended: it waits for nothing any more */
   forget (stream: WaitingStream): void {
     this.waiting.delete(stream)
+  }
+
+  /** `stream` waits for the transport and will write again: its partial frame may wait for that write */
+  private wait (stream: WaitingStream): void {
+    this.waiting.add(stream)
+    this.session.parkWriter(stream.streamId)
+  }
+
+  private dispatchDrain (stream: WaitingStream): void {
+    this.session.unparkWriter(stream.streamId)
+    stream.safeDispatchEvent('drain')
   }
 
   /** The transport is saturated, or enough frames wait for the next flush */
@@ -190,7 +201,7 @@ export class TransportWriter {
       this.waiting.delete(stream)
     }
     for (const stream of woken) {
-      stream.safeDispatchEvent('drain')
+      this.dispatchDrain(stream)
     }
     if (this.waiting.size > 0) {
       // if the woken streams write nothing, no flush follows to wake the rest: do it here

@@ -5,7 +5,9 @@
  * A write shorter than a frame is one frame, so small messages keep their
  * boundaries. The partial last frame of a longer write is held until the
  * stream's next write or the next flush, so consecutive large writes fill
- * whole frames instead of each leaving a small tail frame.
+ * whole frames instead of each leaving a small tail frame. While the stream's
+ * writer is parked (told to wait for the transport, it will write again) the
+ * held bytes also outlive flushes, until that write or until it is unparked.
  */
 
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -19,15 +21,17 @@ export class FrameWriter {
   /** Streams holding the bytes of a partial Data frame */
   private readonly holding = new Set<StreamState>()
   private heldBytes = 0
+  /** Part of `heldBytes` parked streams keep across flushes: not pending output */
+  private parkedBytes = 0
 
   /** @param onFirstOutput - called when output appears after the last {@link FrameWriter.take} */
   constructor (onFirstOutput: () => void) {
     this.onFirstOutput = onFirstOutput
   }
 
-  /** Bytes waiting, held ones included */
+  /** Bytes waiting for the next flush: held ones included, those of parked writers not */
   get byteLength (): number {
-    return this.outbox.byteLength + this.heldBytes
+    return this.outbox.byteLength + this.heldBytes - this.parkedBytes
   }
 
   /** Queue a frame without a body */
@@ -63,8 +67,27 @@ export class FrameWriter {
     }
   }
 
+  /** The writer of `stream` will write again: what it holds may wait for that write */
+  park (stream: StreamState): void {
+    stream.writerParked = true
+  }
+
+  /** The writer of `stream` may write now: if it does not, what it holds leaves with the next flush */
+  unpark (stream: StreamState): void {
+    stream.writerParked = false
+    if (stream.heldParked) {
+      this.announce()
+      this.parkedBytes -= stream.heldBytes
+      stream.heldParked = false
+    }
+  }
+
   /** Forget what `stream` holds (it was reset or has gone) */
   drop (stream: StreamState): void {
+    if (stream.heldParked) {
+      this.parkedBytes -= stream.heldBytes
+      stream.heldParked = false
+    }
     this.heldBytes -= stream.heldBytes
     stream.held = []
     stream.heldBytes = 0
@@ -78,10 +101,15 @@ export class FrameWriter {
     }
   }
 
-  /** Every byte queued since the last call, held frames included, in wire order */
+  /** Every byte queued since the last call in wire order, held frames included except those of parked writers */
   take (): Uint8Array[] {
     for (const stream of this.holding) {
-      this.release(stream)
+      if (!stream.writerParked) {
+        this.release(stream)
+      } else if (!stream.heldParked) {
+        stream.heldParked = true
+        this.parkedBytes += stream.heldBytes
+      }
     }
     return this.outbox.take()
   }

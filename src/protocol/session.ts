@@ -344,6 +344,26 @@ export class YamuxSession implements FrameSink {
     return length
   }
 
+  /**
+   * The writer of stream `id` was told to wait for the transport and will
+   * write again: the partial frame it holds waits for that write instead of
+   * leaving as a short frame at the next {@link YamuxSession.takeOutput}.
+   */
+  parkWriter (id: number): void {
+    const stream = this.streams.get(id)
+    if (stream != null) {
+      this.output.park(stream)
+    }
+  }
+
+  /** The writer of stream `id` may write again: unless it does first, what it holds leaves with the next output */
+  unparkWriter (id: number): void {
+    const stream = this.streams.get(id)
+    if (stream != null) {
+      this.output.unpark(stream)
+    }
+  }
+
   /** Send window of stream `id` in bytes, 0 if unknown */
   sendWindow (id: number): number {
     return this.streams.get(id)?.sendWindow ?? 0

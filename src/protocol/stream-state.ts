@@ -27,6 +27,13 @@ export class StreamState {
   held: Uint8Array[] = []
   /** Total length of `held` */
   heldBytes = 0
+  /**
+   * The writer was told to wait for the transport and will write again: what
+   * it holds waits for that write instead of leaving as a short frame at the next flush
+   */
+  writerParked = false
+  /** `held` outlived a flush because the writer is parked; it is not counted as pending output */
+  heldParked = false
   /** The peer's data allowance and our grants */
   readonly receiveWindow: ReceiveWindow
 

@@ -22,6 +22,36 @@ describe('protocol/session output batching', () => {
     expect(t.outputEvents).to.equal(2, 'the next frame after takeOutput() announces a new batch')
   })
 
+  it('a parked writer keeps the partial frame of a long write across flushes until it writes again; unparked, it leaves at the next flush', () => {
+    const t = new TestSession({ role: 'client', keepAlive: false })
+    const id = t.session.openStream()
+    t.takeFrames()
+    const maxPayload = 64 * KiB - 12
+    // a 64 KiB write: one full frame, 12 bytes held
+    t.session.write(id, pattern(64 * KiB, 1))
+    t.session.parkWriter(id)
+    expect(t.session.pendingOutputBytes).to.equal(12 + 64 * KiB, 'until the next flush the held bytes are pending output')
+    expect(streamFrames(t.takeFrames()).map(f => f.length)).to.deep.equal([maxPayload])
+    expect(t.session.pendingOutputBytes).to.equal(0, 'after it, the parked writer\'s are not')
+    // the next write merges them: full frames again
+    t.session.write(id, pattern(64 * KiB, 2))
+    expect(streamFrames(t.takeFrames()).map(f => f.length)).to.deep.equal([maxPayload])
+    const events = t.outputEvents
+    t.session.unparkWriter(id)
+    expect(t.outputEvents).to.equal(events + 1, 'unparking with held bytes announces output')
+    expect(t.session.pendingOutputBytes).to.equal(24)
+    const frames = streamFrames(t.takeFrames())
+    expect(frames.map(f => f.length)).to.deep.equal([24])
+    const sent = concat([pattern(64 * KiB, 1), pattern(64 * KiB, 2)])
+    expect(frames[0].body).to.deep.equal(sent.subarray(2 * maxPayload))
+    // closing the write side sends what a parked writer holds before the FIN
+    t.session.write(id, pattern(64 * KiB, 3))
+    t.session.parkWriter(id)
+    t.takeFrames()
+    t.session.closeWrite(id)
+    expect(streamFrames(t.takeFrames()).map(f => [f.type, f.length])).to.deep.equal([[FrameType.Data, 12], [FrameType.WindowUpdate, 0]])
+  })
+
   it('a small message taken alone is one chunk, header and body together, however full the buffer was', () => {
     const t = new TestSession({ role: 'client', keepAlive: false })
     const id = t.session.openStream()
