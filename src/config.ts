@@ -27,8 +27,10 @@ export interface YamuxOptions {
    */
   maxStreamWindowSize?: number
   /**
-   * Most bytes the receive windows of all streams of one connection may add up
-   * to; window growth stops at this budget (each stream still gets its initial window).
+   * Most bytes the receive windows of all streams of one connection may grow
+   * by, together, beyond their initial windows: auto-tuning stops at this
+   * budget. Initial windows come on top (the stream limits bound how many there
+   * are), so idle streams never keep a busy one from growing.
    *
    * @default 67_108_864 (64 MiB)
    */

@@ -136,6 +136,8 @@ export interface BenchOptions {
    * `inline` runs them in this process (no isolation at all)
    */
   isolation?: 'fresh' | 'shared' | 'inline'
+  /** run each scenario once unmeasured at {@link warmupSizes} before measuring it (default true) */
+  warmup?: boolean
   /** progress lines; default console.log, pass a no-op to silence */
   log?(line: string): void
 }
@@ -146,7 +148,7 @@ export interface CliArgs extends BenchOptions {
 }
 
 export const USAGE = `usage: node dist/benchmarks/run.js [--quick | --smoke] [--reps N]
-       [--only scenario,...] [--contenders id,...] [--out DIR] [--isolation fresh|shared|inline]`
+       [--only scenario,...] [--contenders id,...] [--out DIR] [--isolation fresh|shared|inline] [--no-warmup]`
 
 export function parseArgs (argv: string[]): CliArgs {
   const args: CliArgs = { worker: false, help: false }
@@ -159,6 +161,7 @@ export function parseArgs (argv: string[]): CliArgs {
     switch (a) {
       case '--worker': args.worker = true; break
       case '--quick': args.mode = 'quick'; break
+      case '--no-warmup': args.warmup = false; break
       case '--smoke': args.mode = 'smoke'; break
       case '--help': case '-h': args.help = true; break
       case '--reps': {

@@ -32,7 +32,7 @@ const ISOLATION: Record<Results['isolation'], string> = {
 function header (r: Results): string[] {
   const lines = [
     '# Benchmark results', '',
-    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s), contenders interleaved within each repetition, ${ISOLATION[r.isolation]}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
+    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s), contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${r.warmup ? 'each after an unmeasured warm-up run at 1/8 of the volumes' : 'no warm-up'}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
     `Machine: ${machineLine(r.machine)}.`, '',
     `Versions: ${versionsLine(r.machine)}.`, ''
   ]

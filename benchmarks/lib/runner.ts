@@ -30,6 +30,8 @@ export interface Results {
   mode: Mode
   reps: number
   isolation: 'fresh' | 'shared' | 'inline'
+  /** each measurement was preceded by an unmeasured run at an eighth of the volumes */
+  warmup: boolean
   startedAt: string
   durationMs: number
   machine: MachineInfo
@@ -154,12 +156,12 @@ async function selectContenders (ids: string[] | undefined, skipped: Record<stri
 }
 
 /** Every repetition runs every wanted variant of every scenario once; the order rotates per repetition */
-function buildSchedule (scenarios: Scenario[], wanted: Set<ContenderId>, reps: number, mode: Mode, sizes: Sizes): Job[] {
+function buildSchedule (scenarios: Scenario[], wanted: Set<ContenderId>, reps: number, mode: Mode, sizes: Sizes, warmup: boolean): Job[] {
   const schedule: Job[] = []
   for (let rep = 0; rep < reps; rep++) {
     for (const scenario of scenarios) {
       const variants = scenario.variants.filter(v => wanted.has(v.contender))
-      for (const v of rotate(variants, rep)) { schedule.push({ scenario: scenario.id, label: v.label, rep, mode, sizes }) }
+      for (const v of rotate(variants, rep)) { schedule.push({ scenario: scenario.id, label: v.label, rep, mode, sizes, warmup }) }
     }
   }
   return schedule
@@ -205,8 +207,9 @@ export async function runBenchmarks (options: BenchOptions = {}): Promise<Result
   const scenarios = selectScenarios(options.only)
   const skipped: Record<string, string> = {}
   const wanted = await selectContenders(options.contenders, skipped, log)
-  const schedule = buildSchedule(scenarios, wanted, reps, mode, sizes)
-  log(`${mode} run: ${schedule.length} measurements, ${reps} repetition(s), isolation ${isolation}`)
+  const warmup = options.warmup ?? true
+  const schedule = buildSchedule(scenarios, wanted, reps, mode, sizes, warmup)
+  log(`${mode} run: ${schedule.length} measurements, ${reps} repetition(s), isolation ${isolation}${warmup ? '' : ', no warm-up'}`)
 
   const samples = await runSchedule(schedule, isolation, TIMEOUT_MS[mode], (sample, i) => {
     const job = schedule[i]
@@ -219,6 +222,7 @@ export async function runBenchmarks (options: BenchOptions = {}): Promise<Result
     mode,
     reps,
     isolation,
+    warmup,
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     machine: machineInfo(),

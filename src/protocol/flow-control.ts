@@ -5,8 +5,8 @@
  * Credit is granted only for bytes the application has consumed, once at
  * least half the window is owed, so a slow reader stalls the sender instead
  * of growing our buffers. The window grows (auto-tuning) while it is used up
- * faster than about two round trips, within a per-stream cap and a budget
- * shared by every stream of the connection.
+ * faster than about two round trips, within a per-stream cap and a budget for
+ * growth shared by every stream of the connection.
  */
 
 import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
@@ -18,20 +18,20 @@ import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
  */
 export const MIN_ROUND_TRIP = 2
 
-/** The receive memory all streams of one session may be granted together, in bytes */
+/**
+ * The receive memory all streams of one session may be granted together
+ * beyond their initial windows, in bytes. Initial windows are not counted:
+ * every stream gets one (the stream limits bound how many there are), so idle
+ * streams never keep a busy one from growing.
+ */
 export class ReceiveBudget {
-  /** Most bytes all receive windows may add up to */
+  /** Most bytes the windows of all streams may grow by, together */
   readonly limit: number
-  /** Bytes currently held by receive windows */
+  /** Bytes of growth currently held by receive windows */
   used = 0
 
   constructor (limit: number) {
     this.limit = limit
-  }
-
-  /** Take `bytes` unconditionally (a stream's initial window is never refused) */
-  take (bytes: number): void {
-    this.used += bytes
   }
 
   /** Take up to `bytes` for window growth; returns how many were taken */
@@ -41,7 +41,7 @@ export class ReceiveBudget {
     return granted
   }
 
-  /** Give back `bytes` when a window shrinks away (the stream ended) */
+  /** Give back `bytes` of growth (the stream ended) */
   release (bytes: number): void {
     this.used = Math.max(0, this.used - bytes)
   }
@@ -53,6 +53,8 @@ export class ReceiveWindow {
   size: number
   /** Most the window may grow to, in bytes */
   readonly maxSize: number
+  /** The size it started with, in bytes: growth beyond it comes from the budget */
+  private readonly initialSize: number
   /** Bytes the peer may still send before it needs more credit */
   credit = INITIAL_STREAM_WINDOW
   /** Bytes received but not yet consumed by the application */
@@ -62,10 +64,10 @@ export class ReceiveWindow {
 
   constructor (initialSize: number, maxSize: number, budget: ReceiveBudget, now: number) {
     this.size = initialSize
+    this.initialSize = initialSize
     this.maxSize = Math.max(maxSize, initialSize)
     this.budget = budget
     this.lastGrantAt = now
-    budget.take(initialSize)
   }
 
   /** Bytes consumed by the application for which no credit has been granted yet */
@@ -119,9 +121,9 @@ export class ReceiveWindow {
     return grant
   }
 
-  /** The stream ended: give its memory back to the budget */
+  /** The stream ended: give its growth back to the budget */
   release (): void {
-    this.budget.release(this.size)
+    this.budget.release(this.size - this.initialSize)
   }
 }
 

@@ -92,7 +92,7 @@ export class YamuxSession implements FrameSink {
     return this.output.byteLength
   }
 
-  /** Bytes all receive windows add up to now */
+  /** Bytes the receive windows have grown by beyond their initial size, together */
   get receiveBudgetUsed (): number {
     return this.budget.used
   }

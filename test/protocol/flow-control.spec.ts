@@ -35,7 +35,7 @@ describe('protocol/flow-control ReceiveWindow', () => {
     expect(w.receive(W * 4)).to.equal(true)
   })
 
-  it('doubles the window on quick grants up to its cap, and stops at the budget', () => {
+  it('doubles the window on quick grants up to its cap, and stops when its growth reaches the budget', () => {
     const capped = new ReceiveWindow(W, MiB, new ReceiveBudget(64 * MiB), 0)
     const sizes: number[] = []
     for (let i = 0; i < 5; i++) {
@@ -53,7 +53,8 @@ describe('protocol/flow-control ReceiveWindow', () => {
       tight.consume(tight.size / 2)
       tight.takeGrant(i, 10)
     }
-    expect(tight.size).to.equal(3 * W)
+    // W, 2W (growth W), 4W (growth 3W): the budget is spent; the initial window is not counted
+    expect(tight.size).to.equal(4 * W)
     expect(budget.used).to.equal(3 * W)
     tight.release()
     expect(budget.used).to.equal(0)
@@ -224,19 +225,36 @@ describe('protocol/session window accounting', () => {
         clock.advance(1)
         halfWindowRound(t, id)
       }
-      expect(t.session.stream(id)!.receiveWindow.size).to.equal(MiB)
+      // W, 2W, 4W, then the last W of the budget: growth of MiB in all
+      expect(t.session.stream(id)!.receiveWindow.size).to.equal(W + MiB)
       expect(t.session.receiveBudgetUsed).to.equal(MiB)
 
       // a second stream still gets its initial window, but cannot grow
       const second = t.session.openStream()
       t.receive(windowUpdate(second, 0, Flag.ACK))
       t.takeFrames()
-      expect(t.session.receiveBudgetUsed).to.equal(MiB + W)
+      expect(t.session.receiveBudgetUsed).to.equal(MiB, 'initial windows do not count')
       for (let i = 0; i < 3; i++) {
         clock.advance(1)
         expect(halfWindowRound(t, second)).to.equal(W / 2)
       }
       expect(t.session.stream(second)!.receiveWindow.size).to.equal(W)
+    })
+
+    it('idle streams whose initial windows exceed the budget do not keep a busy stream from growing', () => {
+      const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB, connectionReceiveBudget: 64 * MiB })
+      // 300 idle streams: 75 MiB of initial windows, more than the whole budget
+      for (let i = 0; i < 300; i++) {
+        const idle = t.session.openStream()
+        t.receive(windowUpdate(idle, 0, Flag.ACK), dataFrame(idle, 1))
+        t.session.consume(idle, 1)
+      }
+      t.takeFrames()
+      for (let i = 0; i < 4; i++) {
+        clock.advance(1)
+        halfWindowRound(t, id)
+      }
+      expect(t.session.stream(id)!.receiveWindow.size).to.equal(16 * W)
     })
 
     it('consuming slowly (more than 2 RTT between grants) does not grow the window', () => {
@@ -266,10 +284,17 @@ describe('protocol/session window accounting', () => {
         clock.advance(1)
         halfWindowRound(t, id)
       }
-      expect(t.session.receiveBudgetUsed).to.equal(2 * MiB)
+      expect(t.session.receiveBudgetUsed).to.equal(2 * MiB - W)
       const second = t.session.openStream()
       const third = t.session.openStream()
-      expect(t.session.receiveBudgetUsed).to.equal(2 * MiB + 2 * W)
+      for (const other of [second, third]) {
+        t.receive(windowUpdate(other, 0, Flag.ACK))
+        t.takeFrames()
+        clock.advance(1)
+        halfWindowRound(t, other)
+      }
+      // each of the two grew once, by W
+      expect(t.session.receiveBudgetUsed).to.equal(2 * MiB + W)
 
       t.session.closeWrite(id)
       t.receive(windowUpdate(id, 0, Flag.FIN))
@@ -282,7 +307,12 @@ describe('protocol/session window accounting', () => {
       t.session.reset(third)
       expect(t.session.receiveBudgetUsed).to.equal(0)
 
-      t.session.openStream()
+      const fourth = t.session.openStream()
+      expect(t.session.receiveBudgetUsed).to.equal(0, 'a new stream\'s initial window is not counted')
+      t.receive(windowUpdate(fourth, 0, Flag.ACK))
+      t.takeFrames()
+      clock.advance(1)
+      halfWindowRound(t, fourth)
       expect(t.session.receiveBudgetUsed).to.equal(W)
       t.session.abort(new Error('done'))
       expect(t.session.receiveBudgetUsed).to.equal(0)
