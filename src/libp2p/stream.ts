@@ -17,7 +17,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 export interface StreamChannel {
   /**
    * Queue as much of `data` as the send window and the transport allow, in
-   * frames of at most `stream.maxMessageSize` payload bytes. When not all
+   * frames of at most `stream.payloadLimit` payload bytes. When not all
    * could go, the stream gets a 'drain' event later.
    */
   sendStreamData(stream: YamuxStream, data: Uint8Array | Uint8ArrayList): SendResult
@@ -52,6 +52,8 @@ export class YamuxStream extends AbstractStream {
   private closeWaiters: Array<(error?: Error) => void> = []
   /** When the last byte was sent or received, for the inactivity timeout */
   lastActivity = activityClock()
+  /** `maxMessageSize` while the send queue is being processed */
+  private queuePayloadLimit: number | undefined
 
   constructor (init: YamuxStreamInit) {
     super({
@@ -142,6 +144,30 @@ export class YamuxStream extends AbstractStream {
   sendData (data: Uint8ArrayList): SendResult {
     this.lastActivity = activityClock()
     return this.channel.sendStreamData(this, data)
+  }
+
+  /**
+   * The base class hands the send queue to `sendData` in `maxMessageSize`
+   * pieces, and the partial last frame of each piece would leave as a short
+   * frame. The session frames what it is given itself (at most `payloadLimit`
+   * bytes per frame, holding a partial last frame for the next write), so it
+   * gets the queue in one piece.
+   */
+  protected processSendQueue (): boolean {
+    const limit = this.maxMessageSize
+    this.queuePayloadLimit = limit
+    this.maxMessageSize = undefined
+    try {
+      return super.processSendQueue()
+    } finally {
+      this.maxMessageSize = limit
+      this.queuePayloadLimit = undefined
+    }
+  }
+
+  /** Largest payload per Data frame, in bytes: `maxMessageSize` (which may be changed on a stream) */
+  get payloadLimit (): number | undefined {
+    return this.maxMessageSize ?? this.queuePayloadLimit
   }
 
   /**

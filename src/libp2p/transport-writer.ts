@@ -42,7 +42,8 @@ export function afterPromiseJobs (fn: () => void): void {
 /** A stream that can wait for the transport */
 export interface WaitingStream {
   readonly streamId: number
-  readonly maxMessageSize?: number
+  /** Largest payload per Data frame, in bytes */
+  readonly payloadLimit?: number
   readonly writeBufferLength: number
   safeDispatchEvent(type: 'drain'): boolean
 }
@@ -133,13 +134,13 @@ export class TransportWriter {
     this.wakeWaiting()
   }
 
-  /** Queue as much of `data` as the window and the transport allow, in frames of at most `stream.maxMessageSize` payload bytes */
+  /** Queue as much of `data` as the window and the transport allow, in frames of at most `stream.payloadLimit` payload bytes */
   send (stream: WaitingStream, data: Uint8Array | Uint8ArrayList): SendResult {
     if (this.full()) {
       this.wait(stream)
       return { sentBytes: 0, canSendMore: false }
     }
-    const sentBytes = this.session.write(stream.streamId, data, stream.maxMessageSize)
+    const sentBytes = this.session.write(stream.streamId, data, stream.payloadLimit)
     if (sentBytes < data.byteLength) {
       // the window ran out: the engine's onStreamWritable wakes the stream when credit arrives
       return { sentBytes, canSendMore: false }

@@ -6,8 +6,9 @@
  * boundaries. The partial last frame of a longer write is held until the
  * stream's next write or the next flush, so consecutive large writes fill
  * whole frames instead of each leaving a small tail frame. While the stream's
- * writer is parked (told to wait for the transport, it will write again) the
- * held bytes also outlive flushes, until that write or until it is unparked.
+ * writer is parked (told to wait for the transport or for credit, it will
+ * write again) the held bytes also outlive flushes, until that write or until
+ * it is unparked.
  */
 
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -42,7 +43,7 @@ export class FrameWriter {
 
   /** Queue `data` for `stream` in frames of at most `maxPayload` bytes (the window was already charged) */
   data (stream: StreamState, data: Uint8Array | Uint8ArrayList, maxPayload: number): void {
-    if (stream.heldBytes === 0 && data.byteLength <= maxPayload) {
+    if (stream.heldBytes === 0 && data.byteLength <= maxPayload && !stream.writerParked) {
       this.frame(stream.id, data)
       return
     }
@@ -61,7 +62,7 @@ export class FrameWriter {
   /** Send what `stream` holds now (before its FIN) */
   release (stream: StreamState): void {
     if (stream.heldBytes > 0) {
-      const held = new Uint8ArrayList(...stream.held)
+      const held = stream.held.length === 1 ? stream.held[0] : new Uint8ArrayList(...stream.held)
       this.drop(stream)
       this.frame(stream.id, held)
     }
@@ -126,10 +127,14 @@ export class FrameWriter {
     }
   }
 
-  private hold (stream: StreamState, data: Uint8ArrayList): void {
+  private hold (stream: StreamState, data: Uint8Array | Uint8ArrayList): void {
     this.announce()
-    for (const piece of data) {
-      stream.held.push(piece)
+    if (data instanceof Uint8Array) {
+      stream.held.push(data)
+    } else {
+      for (const piece of data) {
+        stream.held.push(piece)
+      }
     }
     stream.heldBytes += data.byteLength
     this.heldBytes += data.byteLength

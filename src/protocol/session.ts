@@ -14,7 +14,7 @@
  */
 
 import { Uint8ArrayList } from 'uint8arraylist'
-import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, SESSION_STREAM_ID } from './constants.js'
+import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW, SESSION_STREAM_ID } from './constants.js'
 import { FrameDecoder } from './decoder.js'
 import { AckBacklogFullError, PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, RemoteResetError, SessionClosedError, StreamIdExhaustedError, StreamNotWritableError } from './errors.js'
 import { addSendCredit, ReceiveBudget, ReceiveWindow } from './flow-control.js'
@@ -250,8 +250,9 @@ export class YamuxSession implements FrameSink {
       throw new ProtocolViolationError(`window update of ${credit} bytes overflows the send window of stream ${stream.id} (${stream.sendWindow} bytes)`)
     }
     stream.sendWindow = window
-    if (stream.waitingForCredit && window > 0) {
+    if (stream.waitingForCredit && credit > 0) {
       stream.waitingForCredit = false
+      this.output.unpark(stream)
       this.events.onStreamWritable(stream.id)
     }
   }
@@ -325,13 +326,31 @@ export class YamuxSession implements FrameSink {
    * limited by the send window.
    *
    * @returns how many bytes were taken; fewer than offered means the window is
-   * exhausted. Once it is, `onStreamWritable` fires when credit arrives.
+   * exhausted (or what is left of it is less than a frame and is kept for the
+   * next credit). Then `onStreamWritable` fires when credit arrives.
    * @throws {StreamNotWritableError} when the stream is unknown or its writing half is closed
    */
   write (id: number, data: Uint8ArrayList | Uint8Array, payloadLimit = this.maxPayload): number {
     const stream = this.writableStream(id)
-    const length = Math.min(data.byteLength, stream.sendWindow)
     const maxPayload = Math.max(1, Math.min(this.maxPayload, payloadLimit))
+    let length = Math.min(data.byteLength, stream.sendWindow)
+    if (length < data.byteLength) {
+      stream.waitingForCredit = true
+      // Cut short by the window: no short frame now and another after the next
+      // credit. When a whole frame fits, only whole frames go and the rest of the
+      // window waits for the credit; otherwise the partial frame does. The peer
+      // misses those bytes until then, at most half the smallest window, so a
+      // peer that grants once half its window is consumed grants without them.
+      const framed = stream.heldBytes + length
+      const kept = framed % maxPayload
+      if (kept <= INITIAL_STREAM_WINDOW / 2) {
+        if (framed >= maxPayload) {
+          length -= kept
+        } else {
+          this.output.park(stream)
+        }
+      }
+    }
     stream.sendWindow -= length
     if (stream.sendWindow === 0) {
       stream.waitingForCredit = true

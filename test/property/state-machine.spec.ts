@@ -38,6 +38,8 @@ interface ModelStream {
   recvFin: boolean
   sendWindow: number
   waitingForCredit: boolean
+  /** Bytes written but held back (a partial frame of a writer cut short by the window) until credit arrives */
+  heldBack: number
   /** What the peer may still send us */
   recvCredit: number
   unconsumed: number
@@ -86,6 +88,7 @@ class SideModel {
       recvFin: false,
       sendWindow: WINDOW,
       waitingForCredit: false,
+      heldBack: 0,
       recvCredit: WINDOW,
       unconsumed: 0,
       dataReceived: 0,
@@ -250,9 +253,14 @@ function receive (model: Model, from: Side, msg: Message): void {
       break
     case 'credit':
       s.sendWindow += msg.n
-      if (s.waitingForCredit && s.sendWindow > 0) {
+      if (s.waitingForCredit && msg.n > 0) {
         s.waitingForCredit = false
         s.writableEvents++
+        // what the writer held back leaves with its next output
+        if (s.heldBack > 0) {
+          reply.push({ k: 'data', id: msg.id, n: s.heldBack })
+          s.heldBack = 0
+        }
       }
       break
     default:
@@ -305,19 +313,53 @@ class WriteCommand implements Cmd {
       compare(model, real)
       return
     }
+    // Cut short by the window, a write sends whole frames only once one fits and keeps
+    // the rest of the window; when none fits, the partial frame (this write and what
+    // earlier ones left unframed) is held back until credit arrives. Either way the
+    // peer misses at most half the window.
+    const held = session.stream(id)?.heldBytes ?? 0
+    let expected = Math.min(this.bytes, s.sendWindow)
+    let holdBack = false
+    if (expected < this.bytes && (held + expected) % MAX_PAYLOAD <= WINDOW / 2) {
+      if (held + expected >= MAX_PAYLOAD) {
+        expected -= (held + expected) % MAX_PAYLOAD
+      } else {
+        holdBack = true
+      }
+    }
     const taken = session.write(id, new Uint8Array(this.bytes))
-    expect(taken, 'bytes taken: as many as the window allows').to.equal(Math.min(this.bytes, s.sendWindow))
+    expect(taken, 'bytes taken: as many as the window allows, in whole frames when cut short').to.equal(expected)
     s.sendWindow -= taken
-    if (s.sendWindow === 0) {
+    if (s.sendWindow === 0 || taken < this.bytes) {
       s.waitingForCredit = true
     }
-    if (taken > 0) {
+    if (holdBack) {
+      // the unframed bytes of earlier writes not yet out go back with this one
+      takeBackData(model.inflight[this.side], id, held - s.heldBack)
+      s.heldBack = held + taken
+    } else if (taken > 0) {
       model.inflight[this.side].push({ k: 'data', id, n: taken })
     }
     compare(model, real)
   }
 
   toString (): string { return `write(${this.side}, #${this.index}, ${this.bytes})` }
+}
+
+/** Remove the last `bytes` of stream `id`'s data from the messages not delivered yet */
+function takeBackData (queue: Message[], id: number, bytes: number): void {
+  for (let i = queue.length - 1; i >= 0 && bytes > 0; i--) {
+    const msg = queue[i]
+    if (msg.k === 'data' && msg.id === id) {
+      const n = Math.min(bytes, msg.n)
+      msg.n -= n
+      bytes -= n
+      if (msg.n === 0) {
+        queue.splice(i, 1)
+      }
+    }
+  }
+  expect(bytes, 'held bytes were written and not delivered').to.equal(0)
 }
 
 class CloseWriteCommand implements Cmd {
@@ -333,6 +375,11 @@ class CloseWriteCommand implements Cmd {
     real.sessions[this.side].closeWrite(id)
     if (s.tracked && !s.sentFin) {
       s.sentFin = true
+      if (s.heldBack > 0) {
+        // held-back bytes go before the FIN
+        model.inflight[this.side].push({ k: 'data', id, n: s.heldBack })
+        s.heldBack = 0
+      }
       model.inflight[this.side].push({ k: 'fin', id })
       if (s.recvFin) {
         m.untrack(s)

@@ -324,21 +324,77 @@ describe('protocol/session send side', () => {
   it('write() never exceeds the send window and splits into frames of at most maxFrameSize, header included', () => {
     const maxFrameSize = 16 * KiB + 7
     const { t, id } = clientWithStream({ maxFrameSize })
+    const maxPayload = maxFrameSize - HEADER_LENGTH
     const payload = pattern(MiB)
+    // cut short by the window, the write takes whole frames only and keeps the rest of the window
     const taken = t.session.write(id, payload)
-    expect(taken).to.equal(W)
-    expect(t.session.sendWindow(id)).to.equal(0)
+    expect(taken).to.equal(W - W % maxPayload)
+    expect(t.session.sendWindow(id)).to.equal(W % maxPayload)
     const frames = t.takeFrames()
     expect(frames.every(f => f.type === FrameType.Data && f.streamId === id && f.flags === 0)).to.equal(true)
     for (const f of frames) {
       expect(HEADER_LENGTH + f.length).to.be.at.most(maxFrameSize)
       expect(f.body.byteLength).to.equal(f.length)
     }
-    expect(frames.slice(0, -1).every(f => f.length === maxFrameSize - HEADER_LENGTH)).to.equal(true, 'full frames first')
-    expect(concat(frames.map(f => f.body))).to.deep.equal(payload.subarray(0, W))
+    expect(frames.every(f => f.length === maxPayload)).to.equal(true, 'only full frames')
+    expect(concat(frames.map(f => f.body))).to.deep.equal(payload.subarray(0, taken))
 
+    // less than a frame of window left: a write takes what fits, held back as a
+    // partial frame until credit arrives, when it leaves with what follows
+    expect(t.session.write(id, payload.subarray(taken))).to.equal(W % maxPayload)
+    expect(t.session.sendWindow(id)).to.equal(0)
+    expect(t.takeFrames()).to.deep.equal([])
     expect(t.session.write(id, payload.subarray(W))).to.equal(0)
     expect(t.takeFrames()).to.deep.equal([])
+    t.receive(windowUpdate(id, maxPayload))
+    expect(t.writable).to.deep.equal([id])
+    // held + credit make one whole frame; the rest of the credit waits for more
+    const fill = maxPayload - W % maxPayload
+    expect(t.session.write(id, payload.subarray(W))).to.equal(fill)
+    const next = t.takeFrames()
+    expect(next.map(f => f.length)).to.deep.equal([maxPayload])
+    expect(concat(next.map(f => f.body))).to.deep.equal(payload.subarray(taken, W + fill))
+  })
+
+  it('a partial frame held back for credit leaves when credit arrives, even if the writer writes nothing more', () => {
+    const { t, id } = clientWithStream()
+    expect(t.session.write(id, pattern(W - 100))).to.equal(W - 100)
+    t.takeFrames()
+    // 100 bytes of window left, 1000 offered: the 100 wait for credit
+    expect(t.session.write(id, pattern(1000, 7))).to.equal(100)
+    expect(t.takeFrames()).to.deep.equal([])
+    t.receive(windowUpdate(id, W / 2))
+    expect(t.outputEvents).to.be.greaterThan(0)
+    const frames = streamFrames(t.takeFrames())
+    expect(frames.map(f => f.length)).to.deep.equal([100])
+    expect(frames[0].body).to.deep.equal(pattern(1000, 7).subarray(0, 100))
+  })
+
+  it('a write cut short by the window leaves no short frame behind: the rest of the window goes with the next credit', () => {
+    const { t, id } = clientWithStream()
+    const maxPayload = 64 * KiB - HEADER_LENGTH
+    // 64 KiB writes as a sender honouring backpressure makes them
+    const chunk = pattern(64 * KiB, 5)
+    let sent = 0
+    while (t.session.write(id, chunk) === chunk.byteLength) {
+      sent += chunk.byteLength
+    }
+    const lengths: number[] = streamFrames(t.takeFrames()).map(f => f.length)
+    // the window ran out 48 bytes into a frame: those bytes wait for the next credit
+    expect(t.session.sendWindow(id)).to.equal(0)
+    expect(t.session.pendingOutputBytes).to.equal(0)
+    t.receive(windowUpdate(id, W / 2))
+    expect(t.writable).to.deep.equal([id])
+    while (t.session.write(id, chunk) === chunk.byteLength) {
+      sent += chunk.byteLength
+    }
+    lengths.push(...streamFrames(t.takeFrames()).map(f => f.length))
+    expect(lengths.every(length => length === maxPayload)).to.equal(true, `frame lengths ${lengths.join(', ')}`)
+    // the writer stops: at the next credit whatever it still holds leaves
+    t.receive(windowUpdate(id, W / 2))
+    const rest = streamFrames(t.takeFrames())
+    expect(rest).to.have.length(1)
+    expect(lengths.reduce((a, b) => a + b, 0) + rest[0].length).to.equal(sent)
   })
 
   it('write() accepts a Uint8ArrayList and frames it across its pieces', () => {
