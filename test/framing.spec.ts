@@ -1,0 +1,102 @@
+/**
+ * How writes become Data frames on the wire: whole frames while a stream
+ * streams, message boundaries for short writes, and nothing held back when a
+ * write ends exactly at the edge of the send window.
+ */
+
+import { expect } from 'aegir/chai'
+import { pEvent } from 'p-event'
+import { FrameType, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
+import { delay, muxerPair, recordFrames } from './fixtures/pair.js'
+import type { YamuxStream } from '../src/index.js'
+
+const KiB = 1024
+const MAX_PAYLOAD = 64 * KiB - 12
+
+async function inboundOf (pair: ReturnType<typeof muxerPair>, outbound: YamuxStream): Promise<YamuxStream> {
+  const isOurs = (stream: YamuxStream): boolean => stream.streamId === outbound.streamId
+  return pair.server.streams.find(isOurs) ??
+    (await pEvent<'stream', CustomEvent<YamuxStream>>(pair.server, 'stream', { filter: (evt: CustomEvent<YamuxStream>) => isOurs(evt.detail) })).detail
+}
+
+async function received (stream: YamuxStream): Promise<number> {
+  let bytes = 0
+  for await (const chunk of stream) {
+    bytes += chunk.byteLength
+  }
+  return bytes
+}
+
+describe('framing', () => {
+  it('64 KiB writes on 20 streams at once, waiting for the transport and for credit, leave in whole frames', async () => {
+    const pair = muxerPair()
+    const sent = recordFrames(pair.clientConn)
+    const total = 1024 * KiB
+    const counts: Array<Promise<number>> = []
+    pair.server.addEventListener('stream', (evt) => { counts.push(received(evt.detail)) })
+    await Promise.all(Array.from({ length: 20 }, async () => {
+      const stream = await pair.client.createStream()
+      for (let offset = 0; offset < total; offset += 64 * KiB) {
+        if (!stream.send(new Uint8Array(64 * KiB))) {
+          await stream.onDrain()
+        }
+      }
+      await stream.close()
+    }))
+    expect(await Promise.all(counts)).to.deep.equal(new Array(20).fill(total))
+    const byStream = new Map<number, number[]>()
+    for (const frame of sent.frames.filter(f => f.type === FrameType.Data)) {
+      byStream.set(frame.streamId, [...(byStream.get(frame.streamId) ?? []), frame.length])
+    }
+    for (const [id, lengths] of byStream) {
+      // 1 MiB is 16 whole frames and 192 bytes: only the last frame is short
+      expect(lengths.slice(0, -1).every(length => length === MAX_PAYLOAD)).to.equal(true, `stream ${id}: ${lengths.join(', ')}`)
+      expect(lengths).to.have.length(Math.ceil(total / MAX_PAYLOAD))
+    }
+  })
+
+  it('short writes keep their boundaries: each is its own frame', async () => {
+    const pair = muxerPair()
+    const sent = recordFrames(pair.clientConn)
+    const outbound = await pair.client.createStream()
+    const inbound = await inboundOf(pair, outbound)
+    const messages: number[] = []
+    inbound.addEventListener('message', (evt) => { messages.push(evt.data.byteLength) })
+    outbound.send(new Uint8Array(100))
+    outbound.send(new Uint8Array(200))
+    outbound.send(new Uint8Array(300))
+    await delay(20)
+    expect(messages).to.deep.equal([100, 200, 300])
+    expect(sent.frames.filter(f => f.type === FrameType.Data).map(f => f.length)).to.deep.equal([100, 200, 300])
+  })
+
+  it('a write that uses up the send window exactly arrives whole, without waiting for credit', async () => {
+    const pair = muxerPair()
+    const outbound = await pair.client.createStream()
+    const inbound = await inboundOf(pair, outbound)
+    inbound.pause()
+    outbound.send(new Uint8Array(INITIAL_STREAM_WINDOW).fill(7))
+    await delay(50)
+    expect(inbound.readBufferLength).to.equal(INITIAL_STREAM_WINDOW)
+    inbound.resume()
+    const count = received(inbound)
+    await outbound.close()
+    expect(await count).to.equal(INITIAL_STREAM_WINDOW)
+  })
+
+  it('a write cut short by the window sends whole frames, keeps less than a frame back, and sends the rest after credit', async () => {
+    const pair = muxerPair()
+    const outbound = await pair.client.createStream()
+    const inbound = await inboundOf(pair, outbound)
+    inbound.pause()
+    const total = INITIAL_STREAM_WINDOW + 44 * KiB
+    outbound.send(new Uint8Array(total).fill(9))
+    await delay(50)
+    const wholeFrames = Math.floor(INITIAL_STREAM_WINDOW / MAX_PAYLOAD) * MAX_PAYLOAD
+    expect(inbound.readBufferLength).to.equal(wholeFrames)
+    inbound.resume()
+    const count = received(inbound)
+    await outbound.close()
+    expect(await count).to.equal(total)
+  })
+})
