@@ -109,7 +109,7 @@ export function warmupSizes (sizes: Sizes): Sizes {
 }
 
 const SIZES: Record<Mode, Sizes> = { full: FULL_SIZES, quick: QUICK_SIZES, smoke: SMOKE_SIZES }
-const REPS: Record<Mode, number> = { full: 5, quick: 3, smoke: 1 }
+const REPS: Record<Mode, number> = { full: 7, quick: 3, smoke: 1 }
 
 export function sizesFor (mode: Mode): Sizes {
   return SIZES[mode]
@@ -122,7 +122,7 @@ export function defaultReps (mode: Mode): number {
 /** Options of `runBenchmarks()` */
 export interface BenchOptions {
   mode?: Mode
-  /** repetitions; default 5 (full), 3 (quick), 1 (smoke) */
+  /** repetitions; default 7 (full), 3 (quick), 1 (smoke) */
   reps?: number
   /** scenario ids to run; default all */
   only?: string[]
