@@ -16,7 +16,7 @@ export interface MachineInfo {
   node: string
   /** package name → version, ours included */
   packages: Record<string, string>
-  /** git commit of this repository, with "-dirty" when it has uncommitted changes */
+  /** git commit of this repository, with "-dirty" when it has uncommitted changes (earlier results under benchmarks/results/ do not count) */
   commit?: string
 }
 
@@ -44,7 +44,7 @@ function gitCommit (): string | undefined {
   try {
     const opts = { cwd: ROOT, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as Array<'ignore' | 'pipe'> }
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], opts).trim() !== ''
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)benchmarks/results'], opts).trim() !== ''
     return dirty ? `${head}-dirty` : head
   } catch {
     return undefined
