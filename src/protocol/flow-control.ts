@@ -127,6 +127,35 @@ export class ReceiveWindow {
   }
 }
 
+/** What a write larger than the send window sends now */
+export interface CutShortWrite {
+  /** Bytes to send now, out of the window */
+  length: number
+  /** The partial frame (the bytes held for the stream plus `length`) waits for the next credit */
+  holdBack: boolean
+}
+
+/**
+ * A write cut short by the send window sends no short frame now and another
+ * after the next credit: when a whole frame fits, only whole frames go and the
+ * rest of the window waits for the credit; otherwise the partial frame does.
+ * The peer misses those bytes until then, never more than half the smallest
+ * window, so a peer that grants once half its window is consumed grants
+ * without them; past that bound the write takes the whole window as usual.
+ *
+ * @param window - the send window, in bytes (less than the write)
+ * @param held - bytes of a partial frame the stream already holds
+ * @param maxPayload - largest payload per Data frame, in bytes
+ */
+export function cutShortWrite (window: number, held: number, maxPayload: number): CutShortWrite {
+  const framed = held + window
+  const kept = framed % maxPayload
+  if (kept > INITIAL_STREAM_WINDOW / 2) {
+    return { length: window, holdBack: false }
+  }
+  return framed >= maxPayload ? { length: window - kept, holdBack: false } : { length: window, holdBack: true }
+}
+
 /**
  * Add window credit from the peer to a send window.
  *

@@ -14,10 +14,10 @@
  */
 
 import { Uint8ArrayList } from 'uint8arraylist'
-import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW, SESSION_STREAM_ID } from './constants.js'
+import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, SESSION_STREAM_ID } from './constants.js'
 import { FrameDecoder } from './decoder.js'
 import { AckBacklogFullError, PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, RemoteResetError, SessionClosedError, StreamIdExhaustedError, StreamNotWritableError } from './errors.js'
-import { addSendCredit, ReceiveBudget, ReceiveWindow } from './flow-control.js'
+import { addSendCredit, cutShortWrite, ReceiveBudget, ReceiveWindow } from './flow-control.js'
 import { FrameWriter } from './frame-writer.js'
 import { hasFlag } from './frame.js'
 import { PingTracker } from './pings.js'
@@ -336,19 +336,10 @@ export class YamuxSession implements FrameSink {
     let length = Math.min(data.byteLength, stream.sendWindow)
     if (length < data.byteLength) {
       stream.waitingForCredit = true
-      // Cut short by the window: no short frame now and another after the next
-      // credit. When a whole frame fits, only whole frames go and the rest of the
-      // window waits for the credit; otherwise the partial frame does. The peer
-      // misses those bytes until then, at most half the smallest window, so a
-      // peer that grants once half its window is consumed grants without them.
-      const framed = stream.heldBytes + length
-      const kept = framed % maxPayload
-      if (kept <= INITIAL_STREAM_WINDOW / 2) {
-        if (framed >= maxPayload) {
-          length -= kept
-        } else {
-          this.output.park(stream)
-        }
+      const cut = cutShortWrite(length, stream.heldBytes, maxPayload)
+      length = cut.length
+      if (cut.holdBack) {
+        this.output.park(stream)
       }
     }
     stream.sendWindow -= length

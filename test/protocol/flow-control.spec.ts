@@ -2,7 +2,7 @@ import { expect } from 'aegir/chai'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW, MAX_UINT32 } from '../../src/protocol/constants.js'
 import { ProtocolViolationError } from '../../src/protocol/errors.js'
-import { addSendCredit, MIN_ROUND_TRIP, ReceiveBudget, ReceiveWindow } from '../../src/protocol/flow-control.js'
+import { addSendCredit, cutShortWrite, MIN_ROUND_TRIP, ReceiveBudget, ReceiveWindow } from '../../src/protocol/flow-control.js'
 import { clientWithStream, concat, dataFrame, dataHeader, FakeClock, goAwayFrames, KiB, MiB, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
 
 const W = INITIAL_STREAM_WINDOW
@@ -73,6 +73,19 @@ describe('protocol/flow-control ReceiveWindow', () => {
     w.consume(W / 2)
     expect(w.takeGrant(now, undefined)).to.equal(W / 2)
     expect(w.size).to.equal(W)
+  })
+
+  it('cutShortWrite: whole frames when one fits, the partial frame held back when none does, never more than half the smallest window kept', () => {
+    const P = 64 * KiB - 12
+    // 3.5 frames of window: three whole frames go, half a frame of window waits
+    expect(cutShortWrite(3 * P + P / 2, 0, P)).to.deep.equal({ length: 3 * P, holdBack: false })
+    // with 100 bytes held, the first frame needs 100 fewer bytes of the window
+    expect(cutShortWrite(2 * P, 100, P)).to.deep.equal({ length: 2 * P - 100, holdBack: false })
+    // less than a frame of window: it all goes, held back with the partial frame until credit
+    expect(cutShortWrite(5000, 12, P)).to.deep.equal({ length: 5000, holdBack: true })
+    // frames of 1 MiB against a 256 KiB window: keeping it back would stall a half-window peer
+    expect(cutShortWrite(W, 0, MiB - 12)).to.deep.equal({ length: W, holdBack: false })
+    expect(cutShortWrite(W / 2, 0, MiB - 12)).to.deep.equal({ length: W / 2, holdBack: true })
   })
 
   it('addSendCredit refuses a window past 2^32-1', () => {
