@@ -22,4 +22,29 @@ describe('benchmarks (smoke run)', function () {
       await fs.rm(path.dirname(result.files.json), { recursive: true, force: true })
     }
   })
+
+  it('runs a baseline build of ours beside ours when given one, and names it in the results', async () => {
+    // this checkout as its own baseline: the path is what is under test
+    const root = path.resolve(process.cwd())
+    const result = await runBenchmarks({ mode: 'smoke', only: ['reqresp'], contenders: ['ours', 'baseline'], baseline: root, log: () => {} })
+    try {
+      const failed = result.samples.filter(sample => !sample.ok)
+      expect(failed, JSON.stringify(failed.slice(0, 3))).to.have.lengthOf(0)
+      expect(result.samples.map(sample => sample.contender).sort()).to.deep.equal(['baseline', 'ours'])
+      expect(result.baseline?.dir).to.equal(root)
+      expect(await fs.readFile(result.files.markdown, 'utf8')).to.include(`Baseline: libp2p-yamux from ${root}`)
+    } finally {
+      await fs.rm(path.dirname(result.files.json), { recursive: true, force: true })
+    }
+  })
+
+  it('without --baseline, the baseline contender is neither run nor reported as skipped', async () => {
+    const result = await runBenchmarks({ mode: 'smoke', only: ['reqresp'], contenders: ['ours'], log: () => {} })
+    try {
+      expect(result.samples.every(sample => sample.contender === 'ours')).to.be.true()
+      expect(result.skipped).to.not.have.property('baseline')
+    } finally {
+      await fs.rm(path.dirname(result.files.json), { recursive: true, force: true })
+    }
+  })
 })

@@ -3,6 +3,8 @@
  * connected `Session` is built for each over TCP loopback or the simulated link.
  */
 
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { defaultLogger } from '@libp2p/logger'
 import { tcpConnectionPair } from '../../test/fixtures/socket-connection.js'
 import { messageStreamEndpoint, socketEndpoint } from './endpoint.js'
@@ -12,7 +14,7 @@ import type { Endpoint } from './endpoint.js'
 import type { LinkOptions } from './link.js'
 import type { ComponentLogger, MessageStream, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 
-export type ContenderId = 'ours' | 'chainsafe' | 'mplex' | 'none' | 'raw'
+export type ContenderId = 'ours' | 'baseline' | 'chainsafe' | 'mplex' | 'none' | 'raw'
 export type ContenderKind = 'muxer' | 'bare' | 'raw'
 
 export interface ContenderInfo {
@@ -23,6 +25,7 @@ export interface ContenderInfo {
 
 export const CONTENDERS: ContenderInfo[] = [
   { id: 'ours', kind: 'muxer', description: 'libp2p-yamux (this repository)' },
+  { id: 'baseline', kind: 'muxer', description: 'libp2p-yamux built in another checkout (--baseline DIR), measured beside ours to compare two versions' },
   { id: 'chainsafe', kind: 'muxer', description: '@chainsafe/libp2p-yamux 8, js-libp2p 3\'s default muxer' },
   { id: 'mplex', kind: 'muxer', description: '@libp2p/mplex, disconnectThreshold: Infinity' },
   { id: 'none', kind: 'bare', description: 'no muxer: the libp2p MessageStream (connection) alone' },
@@ -46,12 +49,23 @@ export type MuxerModule = (init?: Record<string, unknown>) => (components: { log
  */
 const OURS_MODULE = '../../src/index.js'
 
+/** Environment variable naming the checkout `baseline` is loaded from (set by `--baseline`, inherited by workers) */
+export const BASELINE_ENV = 'YAMUX_BENCH_BASELINE'
+
+async function loadYamux (specifier: string, what: string): Promise<MuxerModule> {
+  const mod: { yamux?: MuxerModule } = await import(specifier)
+  if (typeof mod.yamux !== 'function') { throw new Error(`${what} does not export yamux()`) }
+  return mod.yamux
+}
+
 export async function loadMuxer (id: ContenderId): Promise<MuxerModule> {
   switch (id) {
-    case 'ours': {
-      const mod: { yamux?: MuxerModule } = await import(OURS_MODULE)
-      if (typeof mod.yamux !== 'function') { throw new Error(`${OURS_MODULE} does not export yamux()`) }
-      return mod.yamux
+    case 'ours': return loadYamux(OURS_MODULE, OURS_MODULE)
+    case 'baseline': {
+      const dir = process.env[BASELINE_ENV]
+      if (dir == null || dir === '') { throw new Error('no --baseline DIR given') }
+      const entry = path.join(dir, 'dist', 'src', 'index.js')
+      return loadYamux(pathToFileURL(entry).href, `${entry} (build that checkout first)`)
     }
     case 'chainsafe': return (await import('@chainsafe/libp2p-yamux')).yamux as unknown as MuxerModule
     case 'mplex': return (await import('@libp2p/mplex')).mplex as unknown as MuxerModule

@@ -40,9 +40,10 @@ function versionOf (file: string): string {
   }
 }
 
-function gitCommit (): string | undefined {
+/** Short commit of the checkout at `dir`, with "-dirty" when it has uncommitted changes (earlier results do not count) */
+export function gitCommit (dir: string = ROOT): string | undefined {
   try {
-    const opts = { cwd: ROOT, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as Array<'ignore' | 'pipe'> }
+    const opts = { cwd: dir, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as Array<'ignore' | 'pipe'> }
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim()
     const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)benchmarks/results'], opts).trim() !== ''
     return dirty ? `${head}-dirty` : head

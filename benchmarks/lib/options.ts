@@ -138,6 +138,12 @@ export interface BenchOptions {
   isolation?: 'fresh' | 'shared' | 'inline'
   /** run each scenario once unmeasured at {@link warmupSizes} before measuring it (default true) */
   warmup?: boolean
+  /**
+   * another checkout of this repository, already built: its muxer runs as the
+   * `baseline` contender beside `ours`, interleaved like every contender, to
+   * compare two versions on a noisy machine
+   */
+  baseline?: string
   /** progress lines; default console.log, pass a no-op to silence */
   log?(line: string): void
 }
@@ -148,7 +154,7 @@ export interface CliArgs extends BenchOptions {
 }
 
 export const USAGE = `usage: node dist/benchmarks/run.js [--quick | --smoke] [--reps N]
-       [--only scenario,...] [--contenders id,...] [--out DIR] [--isolation fresh|shared|inline] [--no-warmup]`
+       [--only scenario,...] [--contenders id,...] [--out DIR] [--isolation fresh|shared|inline] [--no-warmup] [--baseline DIR]`
 
 export function parseArgs (argv: string[]): CliArgs {
   const args: CliArgs = { worker: false, help: false }
@@ -162,6 +168,12 @@ export function parseArgs (argv: string[]): CliArgs {
       case '--worker': args.worker = true; break
       case '--quick': args.mode = 'quick'; break
       case '--no-warmup': args.warmup = false; break
+      case '--baseline': {
+        const dir = argv[++i]
+        if (dir == null || dir === '') { throw new Error('--baseline needs the directory of another built checkout') }
+        args.baseline = dir
+        break
+      }
       case '--smoke': args.mode = 'smoke'; break
       case '--help': case '-h': args.help = true; break
       case '--reps': {

@@ -34,7 +34,8 @@ function header (r: Results): string[] {
     '# Benchmark results', '',
     `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s), contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${r.warmup ? 'each after an unmeasured warm-up run at 1/8 of the volumes' : 'no warm-up'}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
     `Machine: ${machineLine(r.machine)}.`, '',
-    `Versions: ${versionsLine(r.machine)}.`, ''
+    `Versions: ${versionsLine(r.machine)}.`, '',
+    ...(r.baseline != null ? [`Baseline: libp2p-yamux from ${r.baseline.dir} (${r.baseline.commit ?? 'commit unknown'}).`, ''] : [])
   ]
   for (const [id, why] of Object.entries(r.skipped)) { lines.push(`Contender \`${id}\` was skipped: ${why.split('\n')[0]}`, '') }
   lines.push('![ratios of our medians to the reference contenders](ratios.svg)', '')

@@ -11,8 +11,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeChart } from './chart.js'
-import { CONTENDERS, contenderInfo, unavailableReason } from './contenders.js'
-import { machineInfo } from './machine.js'
+import { BASELINE_ENV, CONTENDERS, contenderInfo, unavailableReason } from './contenders.js'
+import { gitCommit, machineInfo } from './machine.js'
 import { defaultReps, sizesFor } from './options.js'
 import { writeReports } from './report.js'
 import { SCENARIOS } from './scenarios.js'
@@ -32,6 +32,8 @@ export interface Results {
   isolation: 'fresh' | 'shared' | 'inline'
   /** each measurement was preceded by an unmeasured run at an eighth of the volumes */
   warmup: boolean
+  /** where the `baseline` contender came from, when one ran */
+  baseline?: { dir: string, commit?: string }
   startedAt: string
   durationMs: number
   machine: MachineInfo
@@ -142,8 +144,10 @@ function selectScenarios (only?: string[]): Scenario[] {
 }
 
 /** The contenders asked for that load here; the others go into `skipped` with the reason */
-async function selectContenders (ids: string[] | undefined, skipped: Record<string, string>, log: (line: string) => void): Promise<Set<ContenderId>> {
-  const wanted = new Set<ContenderId>((ids ?? CONTENDERS.map(c => c.id)).map(id => contenderInfo(id as ContenderId).id))
+async function selectContenders (ids: string[] | undefined, withBaseline: boolean, skipped: Record<string, string>, log: (line: string) => void): Promise<Set<ContenderId>> {
+  // `baseline` runs only when asked for: by --baseline, or by name
+  const all = CONTENDERS.map(c => c.id).filter(id => id !== 'baseline' || withBaseline)
+  const wanted = new Set<ContenderId>((ids ?? all).map(id => contenderInfo(id as ContenderId).id))
   for (const id of wanted) {
     const why = await unavailableReason(id)
     if (why != null) {
@@ -206,7 +210,11 @@ export async function runBenchmarks (options: BenchOptions = {}): Promise<Result
 
   const scenarios = selectScenarios(options.only)
   const skipped: Record<string, string> = {}
-  const wanted = await selectContenders(options.contenders, skipped, log)
+  if (options.baseline != null) {
+    // forked workers inherit it
+    process.env[BASELINE_ENV] = path.resolve(options.baseline)
+  }
+  const wanted = await selectContenders(options.contenders, options.baseline != null, skipped, log)
   const warmup = options.warmup ?? true
   const schedule = buildSchedule(scenarios, wanted, reps, mode, sizes, warmup)
   log(`${mode} run: ${schedule.length} measurements, ${reps} repetition(s), isolation ${isolation}${warmup ? '' : ', no warm-up'}`)
@@ -223,6 +231,7 @@ export async function runBenchmarks (options: BenchOptions = {}): Promise<Result
     reps,
     isolation,
     warmup,
+    baseline: options.baseline != null ? { dir: path.resolve(options.baseline), commit: gitCommit(path.resolve(options.baseline)) } : undefined,
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     machine: machineInfo(),

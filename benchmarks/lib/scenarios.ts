@@ -50,8 +50,8 @@ export interface Scenario {
 }
 
 const TCP: Transport = { kind: 'tcp' }
-const ALL: ContenderId[] = ['ours', 'chainsafe', 'mplex', 'none', 'raw']
-const MUXERS: ContenderId[] = ['ours', 'chainsafe', 'mplex']
+const ALL: ContenderId[] = ['ours', 'baseline', 'chainsafe', 'mplex', 'none', 'raw']
+const MUXERS: ContenderId[] = ['ours', 'baseline', 'chainsafe', 'mplex']
 const plain = (ids: ContenderId[]): Variant[] => ids.map(contender => ({ label: contender, contender }))
 
 /** Register a server handler for every inbound stream and get a promise for when `n` of them have finished */
@@ -160,7 +160,7 @@ function nodes (id: string, title: string, streams: (sizes: Sizes) => number, de
     description,
     unit: 'MB/s',
     kind: 'bytes',
-    variants: plain(['ours', 'chainsafe', 'mplex', 'none']),
+    variants: plain(['ours', 'baseline', 'chainsafe', 'mplex', 'none']),
     run: async (v, sizes) => {
       const session = v.contender === 'none' ? noiseSession() : libp2pSession(v.contender)
       return withSession(session, async s => transfer(s, sizes.nodesBytes, s.multiStream ? streams(sizes) : 1, sizes.writeSize))
@@ -241,6 +241,7 @@ const link: Scenario = {
   variants: [
     { label: 'ours', contender: 'ours', init: { enableKeepAlive: false } },
     { label: 'ours (keepalive on)', contender: 'ours', init: { enableKeepAlive: true } },
+    { label: 'baseline', contender: 'baseline', init: { enableKeepAlive: false } },
     ...plain(['chainsafe', 'mplex', 'none'])
   ],
   run: async (v, sizes) => {
