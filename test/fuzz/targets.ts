@@ -20,7 +20,7 @@ import fc from 'fast-check'
 import { FrameDecoder } from '../../src/protocol/decoder.js'
 import { ProtocolViolationError } from '../../src/protocol/errors.js'
 import { YamuxSession } from '../../src/protocol/session.js'
-import { RawPeer, frame } from '../hostile/raw-peer.js'
+import { RawPeer, concat, frame } from '../hostile/raw-peer.js'
 import type { RemoteResetError } from '../../src/protocol/errors.js'
 import type { FrameHeader } from '../../src/protocol/frame.js'
 import type { SessionConfig, SessionEvents } from '../../src/protocol/session.js'
@@ -111,13 +111,8 @@ export const decoderInput = fc.oneof(
   fc.array(fuzzFrame, { maxLength: 30 }).map(frames => frames.flatMap(frameBytes)).chain(pieces =>
     fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }).map(flips => {
       // flip a few bytes anywhere
-      const total = pieces.reduce((n, p) => n + p.byteLength, 0)
-      const whole = new Uint8Array(total)
-      let offset = 0
-      for (const p of pieces) {
-        whole.set(p, offset)
-        offset += p.byteLength
-      }
+      const whole = concat(pieces)
+      const total = whole.byteLength
       for (const [at, value] of flips) {
         if (total > 0) {
           whole[at % total] = value

@@ -19,11 +19,14 @@ import { AbstractMultiaddrConnection } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { yamux } from '../../src/index.js'
+import { concat } from '../protocol/harness.js'
 import type { YamuxInit } from '../../src/index.js'
 import type { YamuxMuxer } from '../../src/libp2p/muxer.js'
 import type { YamuxStream } from '../../src/libp2p/stream.js'
 import type { AbortOptions, MessageStreamDirection } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
+
+export { concat }
 
 export const TYPE = { Data: 0, WindowUpdate: 1, Ping: 2, GoAway: 3 } as const
 export const FLAG = { SYN: 1, ACK: 2, FIN: 4, RST: 8 } as const
@@ -68,22 +71,7 @@ export function frame (h: RawHeader, body?: Uint8Array): Uint8Array {
   if (body == null || body.byteLength === 0) {
     return head
   }
-  const out = new Uint8Array(12 + body.byteLength)
-  out.set(head, 0)
-  out.set(body, 12)
-  return out
-}
-
-/** Concatenate byte arrays */
-export function concat (parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, p) => sum + p.byteLength, 0)
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.byteLength
-  }
-  return out
+  return concat([head, body])
 }
 
 /** Describe a frame for assertion messages */
