@@ -116,7 +116,7 @@ describe('regressions of today\'s JavaScript Yamux (DESIGN.md §6)', () => {
     const heapBefore = process.memoryUsage().heapUsed
     // 1 GiB announced against a 256 KiB window: rejected from the header alone
     peer.send({ type: FrameType.Data, flags: 0, streamId: 1, length: 1024 * MiB }, new Uint8Array(64 * KiB))
-    const goAway = await peer.waitFor(f => f.type === FrameType.GoAway)
+    const goAway = await peer.waitForFrame(f => f.type === FrameType.GoAway, 5000)
     expect(goAway.length).to.equal(GoAwayCode.ProtocolError)
     const evt = await closed
     expect(evt).to.have.nested.property('error.name', 'ProtocolViolationError')
@@ -140,7 +140,7 @@ describe('regressions of today\'s JavaScript Yamux (DESIGN.md §6)', () => {
     const { muxer, peer } = rawPeerPair('client')
     await muxer.createStream()
     muxer.abort(new Error('application failure'))
-    const goAway = await peer.waitFor(f => f.type === FrameType.GoAway)
+    const goAway = await peer.waitForFrame(f => f.type === FrameType.GoAway, 5000)
     expect(goAway.length).to.equal(GoAwayCode.InternalError)
   })
 
@@ -152,7 +152,7 @@ describe('regressions of today\'s JavaScript Yamux (DESIGN.md §6)', () => {
     const evt = await closed
     expect(evt).to.have.nested.property('error.name', 'PingTimeoutError')
     expect(muxer.status).to.equal('closed')
-    const goAway = await peer.waitFor(f => f.type === FrameType.GoAway)
+    const goAway = await peer.waitForFrame(f => f.type === FrameType.GoAway, 5000)
     expect(goAway.length).to.equal(GoAwayCode.InternalError)
 
     const pair = muxerPair({ enableKeepAlive: false }, { enableKeepAlive: false })
@@ -168,7 +168,7 @@ describe('regressions of today\'s JavaScript Yamux (DESIGN.md §6)', () => {
     peer.send({ type: FrameType.WindowUpdate, flags: Flag.SYN, streamId: 1, length: 0 })
     const stream = (await pEvent<'stream', CustomEvent<YamuxStream>>(muxer, 'stream')).detail
     stream.send(Uint8Array.from([1]))
-    const data = await peer.waitFor(f => f.type === FrameType.Data && f.streamId === 1)
+    const data = await peer.waitForFrame(f => f.type === FrameType.Data && f.streamId === 1, 5000)
     expect([...data.body]).to.deep.equal([1])
     expect(muxer.status).to.equal('open')
     expect(peer.frames.some(f => f.type === FrameType.GoAway)).to.be.false()
