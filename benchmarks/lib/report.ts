@@ -97,6 +97,16 @@ function details (r: Results): string[] {
     }
     lines.push('')
   }
+  const openRows = s.filter(x => Number.isFinite(x.extra.openMs))
+  if (openRows.length > 0) {
+    lines.push('## Opening the streams', '')
+    lines.push('Multi-stream transfers open their streams inside the timed part; each stream starts sending as soon as it is open. Medians:', '')
+    lines.push('| scenario | contender | until the last stream was open | share of the run |', '|---|---|---|---|')
+    for (const x of openRows) {
+      lines.push(`| ${x.scenario} | ${x.label} | ${num(x.extra.openMs)} ms | ${(100 * x.extra.openShare).toFixed(1)} % |`)
+    }
+    lines.push('')
+  }
   const failures = r.samples.filter(x => !x.ok)
   if (failures.length > 0) {
     lines.push('## Failed measurements', '')

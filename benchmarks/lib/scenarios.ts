@@ -80,14 +80,21 @@ async function withSession<T> (open: Promise<Session>, use: (s: Session) => Prom
 async function transfer (session: Session, total: number, streams: number, writeSize: number): Promise<Measured> {
   const per = Math.floor(total / streams)
   const received = serveEach(session, streams, async end => { await receive(end, per) })
+  let start = 0
+  let opened = 0
+  let allOpenAt = 0
   const { resources } = await measure(async () => {
+    start = performance.now()
     const senders = Array.from({ length: streams }, async () => {
       const end = await session.open()
+      if (++opened === streams) { allOpenAt = performance.now() }
       await pump(end, per, writeSize)
     })
     await Promise.all([received, ...senders])
   })
-  return { output: { units: per * streams }, resources }
+  // how long opening the streams took, inside the timed part (they start sending as each opens)
+  const extra = streams > 1 ? { openMs: allOpenAt - start, openShare: (allOpenAt - start) / resources.wallMs } : undefined
+  return { output: { units: per * streams, extra }, resources }
 }
 
 const bulk: Scenario = {

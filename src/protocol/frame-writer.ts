@@ -9,12 +9,16 @@
  * writer is parked (told to wait for the transport or for credit, it will
  * write again) the held bytes also outlive flushes, until that write or until
  * it is unparked.
+ *
+ * A frame carries at most one large piece of payload by reference; its header
+ * and small pieces are copied into the outbox, so a long run of large writes
+ * leaves in two transport writes per frame, not three.
  */
 
-import { Uint8ArrayList } from 'uint8arraylist'
 import { FrameType } from './constants.js'
-import { Outbox } from './outbox.js'
+import { COPY_LIMIT, Outbox } from './outbox.js'
 import type { StreamState } from './stream-state.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export class FrameWriter {
   private readonly outbox = new Outbox()
@@ -41,28 +45,53 @@ export class FrameWriter {
     this.outbox.header(type, flags, streamId, length)
   }
 
-  /** Queue `data` for `stream` in frames of at most `maxPayload` bytes (the window was already charged) */
+  /**
+   * Queue `data` for `stream` in frames of at most `maxPayload` bytes (the
+   * window was already charged). A frame takes at most one piece larger than
+   * {@link COPY_LIMIT}, so a large held tail goes as a frame of its own.
+   */
   data (stream: StreamState, data: Uint8Array | Uint8ArrayList, maxPayload: number): void {
     if (stream.heldBytes === 0 && data.byteLength <= maxPayload && !stream.writerParked) {
       this.frame(stream.id, data)
       return
     }
-    const pending = new Uint8ArrayList(...stream.held, data)
+    const pieces = data instanceof Uint8Array ? [...stream.held, data] : [...stream.held, ...data]
     this.drop(stream)
-    let offset = 0
-    while (pending.byteLength - offset >= maxPayload) {
-      this.frame(stream.id, pending.sublist(offset, offset + maxPayload))
-      offset += maxPayload
+    let parts: Uint8Array[] = []
+    let partsBytes = 0
+    let referenced = false
+    const endFrame = (): void => {
+      this.frame(stream.id, parts)
+      parts = []
+      partsBytes = 0
+      referenced = false
     }
-    if (offset < pending.byteLength) {
-      this.hold(stream, pending.sublist(offset))
+    for (const piece of pieces) {
+      let offset = 0
+      while (offset < piece.byteLength) {
+        const take = Math.min(piece.byteLength - offset, maxPayload - partsBytes)
+        if (take > COPY_LIMIT && referenced) {
+          endFrame()
+          continue
+        }
+        parts.push(take === piece.byteLength ? piece : piece.subarray(offset, offset + take))
+        partsBytes += take
+        referenced = referenced || take > COPY_LIMIT
+        offset += take
+        if (partsBytes === maxPayload) {
+          endFrame()
+        }
+      }
+    }
+    if (partsBytes > 0) {
+      this.hold(stream, parts)
     }
   }
 
   /** Send what `stream` holds now (before its FIN) */
   release (stream: StreamState): void {
     if (stream.heldBytes > 0) {
-      const held = stream.held.length === 1 ? stream.held[0] : new Uint8ArrayList(...stream.held)
+      const held = stream.held
       this.drop(stream)
       this.frame(stream.id, held)
     }
@@ -115,29 +144,35 @@ export class FrameWriter {
     return this.outbox.take()
   }
 
-  private frame (streamId: number, payload: Uint8Array | Uint8ArrayList): void {
+  private frame (streamId: number, payload: Uint8Array | Uint8ArrayList | Uint8Array[]): void {
     this.announce()
-    this.outbox.header(FrameType.Data, 0, streamId, payload.byteLength, payload.byteLength)
     if (payload instanceof Uint8Array) {
+      const length = payload.byteLength
+      this.outbox.header(FrameType.Data, 0, streamId, length, length <= COPY_LIMIT ? length : 0)
       this.outbox.bytes(payload)
       return
     }
+    let length = 0
+    let copied = 0
+    for (const piece of payload) {
+      length += piece.byteLength
+      if (piece.byteLength <= COPY_LIMIT) {
+        copied += piece.byteLength
+      }
+    }
+    this.outbox.header(FrameType.Data, 0, streamId, length, copied)
     for (const piece of payload) {
       this.outbox.bytes(piece)
     }
   }
 
-  private hold (stream: StreamState, data: Uint8Array | Uint8ArrayList): void {
+  private hold (stream: StreamState, parts: Uint8Array[]): void {
     this.announce()
-    if (data instanceof Uint8Array) {
-      stream.held.push(data)
-    } else {
-      for (const piece of data) {
-        stream.held.push(piece)
-      }
+    for (const part of parts) {
+      stream.held.push(part)
+      stream.heldBytes += part.byteLength
+      this.heldBytes += part.byteLength
     }
-    stream.heldBytes += data.byteLength
-    this.heldBytes += data.byteLength
     this.holding.add(stream)
   }
 

@@ -27,12 +27,12 @@ export class Outbox {
   byteLength = 0
 
   /**
-   * Append a frame header. A body of up to {@link COPY_LIMIT} bytes that follows
-   * (`length` of a Data frame) gets its room now, so header and body stay in one
-   * chunk and leave in one transport write.
+   * Append a frame header. `copied` bytes of body that follow (the pieces of up
+   * to {@link COPY_LIMIT} bytes each) get their room now, so header and copied
+   * bytes stay in one chunk and leave in one transport write.
    */
-  header (type: FrameType, flags: number, streamId: number, length: number, body = 0): void {
-    this.reserve(body <= COPY_LIMIT ? HEADER_LENGTH + body : HEADER_LENGTH)
+  header (type: FrameType, flags: number, streamId: number, length: number, copied = 0): void {
+    this.reserve(HEADER_LENGTH + copied)
     writeHeader(this.slab, this.writeAt, type, flags, streamId, length)
     this.writeAt += HEADER_LENGTH
     this.byteLength += HEADER_LENGTH

@@ -350,7 +350,11 @@ export class YamuxSession implements FrameSink {
       return 0
     }
 
-    this.output.data(stream, length === data.byteLength ? data : data.subarray(0, length), maxPayload)
+    if (length < data.byteLength) {
+      // a view of what fits; Uint8ArrayList.subarray() would copy it
+      data = data instanceof Uint8Array ? data.subarray(0, length) : data.sublist(0, length)
+    }
+    this.output.data(stream, data, maxPayload)
     return length
   }
 

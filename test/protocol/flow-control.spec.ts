@@ -3,7 +3,8 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW, MAX_UINT32 } from '../../src/protocol/constants.js'
 import { ProtocolViolationError } from '../../src/protocol/errors.js'
 import { addSendCredit, cutShortWrite, MIN_ROUND_TRIP, ReceiveBudget, ReceiveWindow } from '../../src/protocol/flow-control.js'
-import { clientWithStream, concat, dataFrame, dataHeader, FakeClock, goAwayFrames, KiB, MiB, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
+import { clientWithStream, concat, dataFrame, dataHeader, FakeClock, goAwayFrames, KiB, MiB, parseFrames, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
+import type { Frame } from './harness.js'
 
 const W = INITIAL_STREAM_WINDOW
 
@@ -333,6 +334,30 @@ describe('protocol/session window accounting', () => {
   })
 })
 
+/** The Data frames in `output`, each with the number of output chunks its header and body span */
+function dataFramesWithPieces (output: Uint8Array[]): Array<{ frame: Frame, pieces: number }> {
+  const starts = new Set<number>()
+  let at = 0
+  for (const chunk of output) {
+    starts.add(at)
+    at += chunk.byteLength
+  }
+  const result: Array<{ frame: Frame, pieces: number }> = []
+  let offset = 0
+  for (const frame of parseFrames(output)) {
+    const end = offset + HEADER_LENGTH + (frame.type === FrameType.Data ? frame.length : 0)
+    if (frame.type === FrameType.Data) {
+      let pieces = 1
+      for (let byte = offset + 1; byte < end; byte++) {
+        if (starts.has(byte)) { pieces++ }
+      }
+      result.push({ frame, pieces })
+    }
+    offset = end
+  }
+  return result
+}
+
 describe('protocol/session send side', () => {
   it('write() never exceeds the send window and splits into frames of at most maxFrameSize, header included', () => {
     const maxFrameSize = 16 * KiB + 7
@@ -417,6 +442,36 @@ describe('protocol/session send side', () => {
     const frames = t.takeFrames()
     expect(frames.map(f => f.length)).to.deep.equal([1000, 610])
     expect(concat(frames.map(f => f.body))).to.deep.equal(list.subarray())
+  })
+
+  it('a long run of 64 KiB writes leaves every frame in at most two output chunks, however large the held tail grows', () => {
+    const { t, id } = clientWithStream()
+    const maxPayload = 64 * KiB - HEADER_LENGTH
+    // each 64 KiB write leaves 12 more bytes held for the next frame; after about
+    // 340 writes that tail is too large to copy next to its header
+    const writes = 400
+    const written: Uint8Array[] = []
+    const received: Uint8Array[] = []
+    const lengths: number[] = []
+    let worstPieces = 0
+    t.session.parkWriter(id)
+    for (let i = 0; i < writes; i++) {
+      const chunk = pattern(64 * KiB, i)
+      written.push(chunk)
+      t.receive(windowUpdate(id, chunk.byteLength))
+      expect(t.session.write(id, chunk)).to.equal(chunk.byteLength)
+      for (const { frame, pieces } of dataFramesWithPieces(t.session.takeOutput())) {
+        worstPieces = Math.max(worstPieces, pieces)
+        lengths.push(frame.length)
+        received.push(frame.body)
+      }
+    }
+    t.session.unparkWriter(id)
+    received.push(...streamFrames(t.takeFrames()).map(f => f.body))
+    expect(worstPieces).to.equal(2)
+    expect(concat(received)).to.deep.equal(concat(written))
+    // frames stay full except where a large held tail had to go alone (about once in 340 writes)
+    expect(lengths.filter(length => length !== maxPayload).length).to.be.at.most(2)
   })
 
   it('onStreamWritable fires when credit arrives after the window ran out', () => {
