@@ -9,7 +9,7 @@ export interface Resources {
   cpuSystemMs: number
   peakHeapBytes: number
   peakRssBytes: number
-  /** heap used when the measured part started, after a full GC when available */
+  /** heap used when the measured part started */
   startHeapBytes: number
 }
 
@@ -30,9 +30,14 @@ export function settledHeap (): number {
   return process.memoryUsage().heapUsed
 }
 
-/** Measure `work`; GC first so every contender starts from the same floor */
+/**
+ * Measure `work`. No garbage collection is forced first: after a forced full
+ * GC, V8 keeps starting incremental marking every few dozen milliseconds for
+ * the next gigabytes of a transfer (measured on bulk: 10 to 14 mark-compacts
+ * per 256 MiB instead of 0 or 1, and about twice the CPU per GB), which a
+ * running node never sees. Each measurement runs in a fresh process instead.
+ */
 export async function measure<T> (work: () => Promise<T>): Promise<{ result: T, resources: Resources }> {
-  collectGarbage()
   const first = process.memoryUsage()
   let peakHeap = first.heapUsed
   let peakRss = first.rss

@@ -52,7 +52,7 @@ export async function runJob (job: Job): Promise<Sample> {
     const crashed = new Promise<never>((resolve, reject) => { failCurrentJob = reject })
     if (job.warmup !== false) {
       // the same work, smaller and unmeasured: compiled code, not V8's compiler, is what gets timed
-      await Promise.race([scenario.run(variant, warmupSizes(job.sizes)), crashed])
+      await Promise.race([scenario.run(variant, warmupSizes(job.sizes), true), crashed])
     }
     const { output, resources } = await Promise.race([scenario.run(variant, job.sizes), crashed])
     const cpuMs = resources.cpuUserMs + resources.cpuSystemMs
