@@ -55,6 +55,27 @@ describe('framing', () => {
     }
   })
 
+  it('a write made while a flush\'s worth of frames waits is taken whole; the stream waits for one drain, then writes on', async () => {
+    const pair = muxerPair()
+    const counts: Array<Promise<number>> = []
+    pair.server.addEventListener('stream', (evt) => { counts.push(received(evt.detail)) })
+    const streams = await Promise.all(Array.from({ length: 5 }, async () => pair.client.createStream()))
+    // four streams fill their 256 KiB windows in one tick: 1 MiB of frames waits for the flush
+    const filled = streams.slice(0, 4).map(stream => stream.send(new Uint8Array(INITIAL_STREAM_WINDOW)))
+    expect(filled).to.deep.equal([true, true, true, false])
+    const late = streams[4]
+    let drains = 0
+    late.addEventListener('drain', () => { drains++ })
+    expect(late.send(new Uint8Array(64 * KiB))).to.equal(false)
+    // taken by the session, not left in the stream's buffer for a retry
+    expect(late.writeBufferLength).to.equal(0)
+    await pEvent(late, 'drain')
+    expect(drains).to.equal(1)
+    late.send(new Uint8Array(64 * KiB))
+    await Promise.all(streams.map(async stream => { await stream.close() }))
+    expect(await Promise.all(counts)).to.deep.equal([...new Array(4).fill(INITIAL_STREAM_WINDOW), 128 * KiB])
+  })
+
   it('short writes keep their boundaries: each is its own frame', async () => {
     const pair = muxerPair()
     const sent = recordFrames(pair.clientConn)

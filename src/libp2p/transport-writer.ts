@@ -12,8 +12,8 @@ import type { SendResult } from '@libp2p/utils'
 /**
  * Streams pause (`send()` returns false) while this many bytes (1 MiB) of
  * frames wait for the next flush, so one tick never hands the transport more
- * than about this much: large batches cost more in garbage collection than
- * they save in writes.
+ * than about this much plus one write per waking stream: large batches cost
+ * more in garbage collection than they save in writes.
  */
 export const FLUSH_HIGH_WATER_MARK = 1024 * 1024
 
@@ -134,12 +134,14 @@ export class TransportWriter {
     this.wakeWaiting()
   }
 
-  /** Queue as much of `data` as the window and the transport allow, in frames of at most `stream.payloadLimit` payload bytes */
+  /**
+   * Queue as much of `data` as the send window allows, in frames of at most
+   * `stream.payloadLimit` payload bytes. When the transport is saturated or a
+   * flush's worth of frames waits, the write is still taken (it would wait in
+   * the stream's own buffer otherwise) and the stream is told to wait, so each
+   * write costs one hand-over and one 'drain', not a refusal and a retry.
+   */
   send (stream: WaitingStream, data: Uint8Array | Uint8ArrayList): SendResult {
-    if (this.full()) {
-      this.wait(stream)
-      return { sentBytes: 0, canSendMore: false }
-    }
     const sentBytes = this.session.write(stream.streamId, data, stream.payloadLimit)
     if (sentBytes < data.byteLength) {
       // the window ran out: the engine's onStreamWritable wakes the stream when credit arrives
