@@ -56,6 +56,8 @@ export class FrameWriter {
       return
     }
     const pieces = data instanceof Uint8Array ? [...stream.held, data] : [...stream.held, ...data]
+    // bytes not yet placed in a frame: once fewer than fill the current one, all of them are held
+    let unplaced = stream.heldBytes + data.byteLength
     this.drop(stream)
     let parts: Uint8Array[] = []
     let partsBytes = 0
@@ -70,12 +72,13 @@ export class FrameWriter {
       let offset = 0
       while (offset < piece.byteLength) {
         const take = Math.min(piece.byteLength - offset, maxPayload - partsBytes)
-        if (take > COPY_LIMIT && referenced) {
+        if (take > COPY_LIMIT && referenced && partsBytes + unplaced >= maxPayload) {
           endFrame()
           continue
         }
         parts.push(take === piece.byteLength ? piece : piece.subarray(offset, offset + take))
         partsBytes += take
+        unplaced -= take
         referenced = referenced || take > COPY_LIMIT
         offset += take
         if (partsBytes === maxPayload) {

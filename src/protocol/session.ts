@@ -32,6 +32,12 @@ export type { Clock, SessionConfig, SessionEvents }
 /** Most outbound streams that may await their ACK at once (libp2p Yamux spec) */
 export const ACK_BACKLOG = 256
 
+/**
+ * Bytes of one Data body handed on at most at once (64 KiB): a body is handed
+ * on when its frame ends, and a longer one each time this much of it has arrived.
+ */
+export const BODY_DELIVERY_BYTES = 64 * 1024
+
 export class YamuxSession implements FrameSink {
   private readonly config: SessionConfig
   private readonly events: SessionEvents
@@ -43,6 +49,10 @@ export class YamuxSession implements FrameSink {
   private readonly maxPayload: number
   private readonly output: FrameWriter
   private readonly pings = new PingTracker()
+  /** Pieces of the current Data body not handed on yet, their length and stream */
+  private bodyPieces: Uint8Array[] = []
+  private bodyBytes = 0
+  private bodyStreamId = 0
   private awaitingAck = 0
   private inboundCount = 0
   private lastReceivedAt: number
@@ -151,13 +161,19 @@ export class YamuxSession implements FrameSink {
     }
   }
 
-  /** Decoder callback: a piece of a Data body */
+  /** Decoder callback: a piece of a Data body; the pieces go on together (see {@link BODY_DELIVERY_BYTES}) */
   onBody (header: FrameHeader, piece: Uint8Array): void {
-    this.events.onStreamData(header.streamId, piece)
+    this.bodyPieces.push(piece)
+    this.bodyBytes += piece.byteLength
+    this.bodyStreamId = header.streamId
+    if (this.bodyBytes >= BODY_DELIVERY_BYTES) {
+      this.deliverBody()
+    }
   }
 
   /** Decoder callback: the frame is complete; FIN and RST take effect after its data */
   onFrameEnd (header: FrameHeader): void {
+    this.deliverBody()
     if (header.type !== FrameType.Data && header.type !== FrameType.WindowUpdate) {
       return
     }
@@ -179,6 +195,30 @@ export class YamuxSession implements FrameSink {
       }
       this.events.onStreamRemoteClose(stream.id)
     }
+  }
+
+  /** Bytes of an unfinished Data body that have arrived but were not handed on yet */
+  get pendingBodyBytes (): number {
+    return this.bodyBytes
+  }
+
+  /**
+   * Hand on what has arrived of an unfinished Data body now, instead of when
+   * its frame ends: call it when no more input is coming soon (or at all), so
+   * no received byte waits for the rest of its frame indefinitely.
+   */
+  releaseBody (): void {
+    this.deliverBody()
+  }
+
+  private deliverBody (): void {
+    if (this.bodyBytes === 0) {
+      return
+    }
+    const pieces = this.bodyPieces
+    this.bodyPieces = []
+    this.bodyBytes = 0
+    this.events.onStreamData(this.bodyStreamId, pieces.length === 1 ? pieces[0] : new Uint8ArrayList(...pieces))
   }
 
   private handleStreamHeader (header: FrameHeader): boolean {
@@ -513,6 +553,11 @@ export class YamuxSession implements FrameSink {
    * (unless one was sent already), every stream is dropped, and `onSessionError` fires.
    */
   fail (error: Error, code?: GoAwayCode): void {
+    if (this.failure != null) {
+      return
+    }
+    // what arrived of a body still goes to its stream, which then ends with `error`
+    this.deliverBody()
     if (this.failure != null) {
       return
     }

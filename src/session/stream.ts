@@ -129,12 +129,16 @@ export class SessionStream implements AsyncIterable<Uint8Array> {
   }
 
   /** Data arrived from the session */
-  onData (data: Uint8Array): void {
+  onData (data: Uint8Array | Uint8ArrayList): void {
     if (this.readShut) {
       this.channel.consume(this.id, data.byteLength)
       return
     }
-    this.received.push(data)
+    if (data instanceof Uint8Array) {
+      this.received.push(data)
+    } else {
+      this.received.push(...data)
+    }
     this.wake()
   }
 

@@ -107,3 +107,37 @@ describe('hostile peer: the transport ends mid-frame', () => {
     expect(drainError?.name).to.equal('TransportClosedError')
   })
 })
+
+describe('receiving: a Data body split across transport reads', () => {
+  let peer: RawPeer
+
+  beforeEach(() => {
+    peer = new RawPeer()
+  })
+
+  afterEach(async () => {
+    await peer.close()
+  })
+
+  it('reaches its stream as one message when the reads come back to back', async () => {
+    const [record] = await openFromPeer(peer, 1)
+    const body = new Uint8Array(60_000).map((_, i) => i % 251)
+    const bytes = new Uint8Array([...header({ type: TYPE.Data, streamId: 1, length: body.byteLength }), ...body])
+    // two reads handled in one turn of the event loop, as a socket's are
+    peer.conn.deliver(bytes.subarray(0, 20_000))
+    peer.conn.deliver(bytes.subarray(20_000))
+    await peer.flush()
+    expect(record.chunks.map(c => c.byteLength)).to.deep.equal([body.byteLength])
+    expect(record.chunks[0]).to.deep.equal(body)
+  })
+
+  it('arrives without waiting for the rest of its frame when no more input comes', async () => {
+    const [record] = await openFromPeer(peer, 1)
+    const body = new Uint8Array(1000).map((_, i) => i & 0xff)
+    peer.write(header({ type: TYPE.Data, streamId: 1, length: 5000 }), body)
+    await peer.flush()
+    expect(record.bytes).to.equal(1000)
+    expect(record.chunks[0]).to.deep.equal(body)
+    expect(record.closeError).to.equal(undefined)
+  })
+})
