@@ -13,19 +13,20 @@
  * flow control, ping bookkeeping and the frame writer.
  */
 
-import { Uint8ArrayList } from 'uint8arraylist'
 import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, SESSION_STREAM_ID } from './constants.js'
 import { FrameDecoder } from './decoder.js'
 import { AckBacklogFullError, PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, RemoteResetError, SessionClosedError, StreamIdExhaustedError, StreamNotWritableError } from './errors.js'
 import { addSendCredit, cutShortWrite, ReceiveBudget, ReceiveWindow } from './flow-control.js'
 import { FrameWriter } from './frame-writer.js'
 import { hasFlag } from './frame.js'
+import { PendingBody } from './pending-body.js'
 import { PingTracker } from './pings.js'
 import { StreamIdAllocator, StreamState } from './stream-state.js'
 import type { FrameSink } from './decoder.js'
 import type { FrameHeader } from './frame.js'
 import type { PingPurpose } from './pings.js'
 import type { Clock, SessionConfig, SessionEvents } from './session-types.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export type { Clock, SessionConfig, SessionEvents }
 
@@ -49,10 +50,8 @@ export class YamuxSession implements FrameSink {
   private readonly maxPayload: number
   private readonly output: FrameWriter
   private readonly pings = new PingTracker()
-  /** Pieces of the current Data body not handed on yet, their length and stream */
-  private bodyPieces: Uint8Array[] = []
-  private bodyBytes = 0
-  private bodyStreamId = 0
+  /** What has arrived of the current Data body and was not handed on yet */
+  private readonly body = new PendingBody()
   private awaitingAck = 0
   private inboundCount = 0
   private lastReceivedAt: number
@@ -163,10 +162,8 @@ export class YamuxSession implements FrameSink {
 
   /** Decoder callback: a piece of a Data body; the pieces go on together (see {@link BODY_DELIVERY_BYTES}) */
   onBody (header: FrameHeader, piece: Uint8Array): void {
-    this.bodyPieces.push(piece)
-    this.bodyBytes += piece.byteLength
-    this.bodyStreamId = header.streamId
-    if (this.bodyBytes >= BODY_DELIVERY_BYTES) {
+    this.body.add(header.streamId, piece)
+    if (this.body.byteLength >= BODY_DELIVERY_BYTES) {
       this.deliverBody()
     }
   }
@@ -199,7 +196,7 @@ export class YamuxSession implements FrameSink {
 
   /** Bytes of an unfinished Data body that have arrived but were not handed on yet */
   get pendingBodyBytes (): number {
-    return this.bodyBytes
+    return this.body.byteLength
   }
 
   /**
@@ -212,13 +209,11 @@ export class YamuxSession implements FrameSink {
   }
 
   private deliverBody (): void {
-    if (this.bodyBytes === 0) {
+    if (this.body.byteLength === 0) {
       return
     }
-    const pieces = this.bodyPieces
-    this.bodyPieces = []
-    this.bodyBytes = 0
-    this.events.onStreamData(this.bodyStreamId, pieces.length === 1 ? pieces[0] : new Uint8ArrayList(...pieces))
+    const id = this.body.streamId
+    this.events.onStreamData(id, this.body.take())
   }
 
   private handleStreamHeader (header: FrameHeader): boolean {
