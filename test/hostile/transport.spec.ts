@@ -1,7 +1,8 @@
 /**
  * The peer's transport ends at the worst moment: inside a header, inside a
  * Data body, or with a reset. Every stream must end with an error (none
- * hangs), data received before stays readable, and nothing escapes.
+ * hangs), data received before stays readable, and nothing escapes. A body
+ * split across reads reaches its stream whole, or in part when no more comes.
  */
 
 import { expect } from 'aegir/chai'
@@ -106,20 +107,8 @@ describe('hostile peer: the transport ends mid-frame', () => {
     await within(waiting, 1000, 'onDrain() to settle')
     expect(drainError?.name).to.equal('TransportClosedError')
   })
-})
 
-describe('receiving: a Data body split across transport reads', () => {
-  let peer: RawPeer
-
-  beforeEach(() => {
-    peer = new RawPeer()
-  })
-
-  afterEach(async () => {
-    await peer.close()
-  })
-
-  it('reaches its stream as one message when the reads come back to back', async () => {
+  it('a Data body split across two reads handled back to back reaches its stream as one message', async () => {
     const [record] = await openFromPeer(peer, 1)
     const body = new Uint8Array(60_000).map((_, i) => i % 251)
     const bytes = new Uint8Array([...header({ type: TYPE.Data, streamId: 1, length: body.byteLength }), ...body])
@@ -131,7 +120,7 @@ describe('receiving: a Data body split across transport reads', () => {
     expect(record.chunks[0]).to.deep.equal(body)
   })
 
-  it('arrives without waiting for the rest of its frame when no more input comes', async () => {
+  it('part of a Data body arrives without waiting for the rest of its frame when no more input comes', async () => {
     const [record] = await openFromPeer(peer, 1)
     const body = new Uint8Array(1000).map((_, i) => i & 0xff)
     peer.write(header({ type: TYPE.Data, streamId: 1, length: 5000 }), body)
