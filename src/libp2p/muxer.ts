@@ -113,7 +113,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
   }
 
   /** Engine event (SessionEvents) */
-  onStreamData (id: number, data: Uint8Array | Uint8ArrayList): void {
+  onStreamData (id: number, data: Uint8Array): void {
     const stream = this.byId.get(id)
     if (stream == null) {
       // the application already let go of this stream: keep its window moving
@@ -274,7 +274,6 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
 
   /** The transport closed: streams still open end with an error unless we were closing anyway */
   onTransportClosed (err?: Error): void {
-    this.session.releaseBody()
     this.stopTimers()
     this.inactivity.stop()
     if (err == null && this.status !== 'closed' && this.streams.length > 0) {

@@ -28,9 +28,6 @@ export const REPLY_BACKLOG_LIMIT = 1024 * 1024
 /** What a woken stream with nothing buffered is assumed to write next, in bytes */
 const TYPICAL_WRITE = 64 * 1024
 
-/** Run `fn` in a later turn of the event loop, after the I/O callbacks now pending */
-const nextMacrotask: (fn: () => void) => void = (globalThis as { setImmediate?(fn: () => void): unknown }).setImmediate ?? ((fn) => { setTimeout(fn, 0) })
-
 const nextTick: (fn: () => void) => void = (globalThis as { process?: { nextTick?(fn: () => void): void } }).process?.nextTick ?? queueMicrotask
 
 /**
@@ -63,8 +60,6 @@ export class TransportWriter {
   /** Bytes produced while receiving since the transport saturated */
   private replyBacklog = 0
   private readingPaused = false
-  /** A release of the pending part of an unfinished Data body is scheduled */
-  private bodyReleaseScheduled = false
 
   constructor (session: YamuxSession, connection: MessageStream, log: Logger) {
     this.session = session
@@ -82,12 +77,7 @@ export class TransportWriter {
     })
   }
 
-  /**
-   * Feed received bytes to the engine, then write what they produced at once.
-   * A Data body still unfinished is handed on after the I/O callbacks already
-   * pending have run, unless they finish it: a body that spans two reads
-   * usually reaches its stream as one message, and never waits for more input.
-   */
+  /** Feed received bytes to the engine, then write what they produced at once */
   receive (data: Uint8Array | Uint8ArrayList): void {
     const before = this.session.pendingOutputBytes
     this.receiving = true
@@ -101,14 +91,6 @@ export class TransportWriter {
       }
     } finally {
       this.receiving = false
-    }
-    if (this.session.pendingBodyBytes > 0 && !this.bodyReleaseScheduled) {
-      this.bodyReleaseScheduled = true
-      nextMacrotask(() => {
-        this.bodyReleaseScheduled = false
-        this.session.releaseBody()
-        this.flush()
-      })
     }
     this.flush()
     if (this.saturated) {

@@ -4,7 +4,6 @@
  */
 
 import type { RemoteResetError } from './errors.js'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Source of the current time in milliseconds; injected so the engine stays deterministic */
 export interface Clock {
@@ -44,11 +43,8 @@ export interface SessionEvents {
    * application now. To refuse it after all, call `reset(id)`.
    */
   onInboundStream(id: number): void
-  /**
-   * Payload for stream `id`, in order: a frame's body, or 64 KiB of a longer
-   * one, as views of received bytes (a list when it arrived in several pieces)
-   */
-  onStreamData(id: number, data: Uint8Array | Uint8ArrayList): void
+  /** Payload for stream `id`, in order; a view of received bytes */
+  onStreamData(id: number, data: Uint8Array): void
   /** The remote closed its direction of stream `id` (FIN), after any data in the same frame */
   onStreamRemoteClose(id: number): void
   /** The remote reset or refused stream `id` */

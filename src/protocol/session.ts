@@ -13,31 +13,24 @@
  * flow control, ping bookkeeping and the frame writer.
  */
 
+import { Uint8ArrayList } from 'uint8arraylist'
 import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, SESSION_STREAM_ID } from './constants.js'
 import { FrameDecoder } from './decoder.js'
 import { AckBacklogFullError, PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, RemoteResetError, SessionClosedError, StreamIdExhaustedError, StreamNotWritableError } from './errors.js'
 import { addSendCredit, cutShortWrite, ReceiveBudget, ReceiveWindow } from './flow-control.js'
 import { FrameWriter } from './frame-writer.js'
 import { hasFlag } from './frame.js'
-import { PendingBody } from './pending-body.js'
 import { PingTracker } from './pings.js'
 import { StreamIdAllocator, StreamState } from './stream-state.js'
 import type { FrameSink } from './decoder.js'
 import type { FrameHeader } from './frame.js'
 import type { PingPurpose } from './pings.js'
 import type { Clock, SessionConfig, SessionEvents } from './session-types.js'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 export type { Clock, SessionConfig, SessionEvents }
 
 /** Most outbound streams that may await their ACK at once (libp2p Yamux spec) */
 export const ACK_BACKLOG = 256
-
-/**
- * Bytes of one Data body handed on at most at once (64 KiB): a body is handed
- * on when its frame ends, and a longer one each time this much of it has arrived.
- */
-export const BODY_DELIVERY_BYTES = 64 * 1024
 
 export class YamuxSession implements FrameSink {
   private readonly config: SessionConfig
@@ -50,8 +43,6 @@ export class YamuxSession implements FrameSink {
   private readonly maxPayload: number
   private readonly output: FrameWriter
   private readonly pings = new PingTracker()
-  /** What has arrived of the current Data body and was not handed on yet */
-  private readonly body = new PendingBody()
   private awaitingAck = 0
   private inboundCount = 0
   private lastReceivedAt: number
@@ -160,17 +151,13 @@ export class YamuxSession implements FrameSink {
     }
   }
 
-  /** Decoder callback: a piece of a Data body; the pieces go on together (see {@link BODY_DELIVERY_BYTES}) */
+  /** Decoder callback: a piece of a Data body */
   onBody (header: FrameHeader, piece: Uint8Array): void {
-    this.body.add(header.streamId, piece)
-    if (this.body.byteLength >= BODY_DELIVERY_BYTES) {
-      this.deliverBody()
-    }
+    this.events.onStreamData(header.streamId, piece)
   }
 
   /** Decoder callback: the frame is complete; FIN and RST take effect after its data */
   onFrameEnd (header: FrameHeader): void {
-    this.deliverBody()
     if (header.type !== FrameType.Data && header.type !== FrameType.WindowUpdate) {
       return
     }
@@ -192,28 +179,6 @@ export class YamuxSession implements FrameSink {
       }
       this.events.onStreamRemoteClose(stream.id)
     }
-  }
-
-  /** Bytes of an unfinished Data body that have arrived but were not handed on yet */
-  get pendingBodyBytes (): number {
-    return this.body.byteLength
-  }
-
-  /**
-   * Hand on what has arrived of an unfinished Data body now, instead of when
-   * its frame ends: call it when no more input is coming soon (or at all), so
-   * no received byte waits for the rest of its frame indefinitely.
-   */
-  releaseBody (): void {
-    this.deliverBody()
-  }
-
-  private deliverBody (): void {
-    if (this.body.byteLength === 0) {
-      return
-    }
-    const id = this.body.streamId
-    this.events.onStreamData(id, this.body.take())
   }
 
   private handleStreamHeader (header: FrameHeader): boolean {
@@ -548,11 +513,6 @@ export class YamuxSession implements FrameSink {
    * (unless one was sent already), every stream is dropped, and `onSessionError` fires.
    */
   fail (error: Error, code?: GoAwayCode): void {
-    if (this.failure != null) {
-      return
-    }
-    // what arrived of a body still goes to its stream, which then ends with `error`
-    this.deliverBody()
     if (this.failure != null) {
       return
     }

@@ -68,7 +68,6 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
 
   /** Consume the transport's bytes; resolves when the transport ends */
   sink = async (source: AsyncIterable<Uint8Array | Uint8ArrayList>): Promise<void> => {
-    let error: Error | undefined
     try {
       for await (const chunk of source) {
         if (this.ended) {
@@ -81,14 +80,11 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
             this.core.receive(piece)
           }
         }
-        // the next chunk may be a while: what arrived of a body goes on now
-        this.core.releaseBody()
       }
+      this.end(this.streams.size > 0 ? new TransportClosedError(`the transport ended with ${this.streams.size} streams open`) : undefined)
     } catch (err: any) {
-      error = err
+      this.end(err)
     }
-    this.core.releaseBody()
-    this.end(error ?? (this.streams.size > 0 ? new TransportClosedError(`the transport ended with ${this.streams.size} streams open`) : undefined))
   }
 
   private async * produce (): AsyncGenerator<Uint8Array> {
@@ -211,7 +207,7 @@ export class DuplexSession implements SessionEvents, SessionStreamChannel {
   }
 
   /** Engine event (SessionEvents) */
-  onStreamData (id: number, data: Uint8Array | Uint8ArrayList): void {
+  onStreamData (id: number, data: Uint8Array): void {
     const stream = this.streams.get(id)
     if (stream == null) {
       this.core.consume(id, data.byteLength)

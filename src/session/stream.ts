@@ -129,16 +129,12 @@ export class SessionStream implements AsyncIterable<Uint8Array> {
   }
 
   /** Data arrived from the session */
-  onData (data: Uint8Array | Uint8ArrayList): void {
+  onData (data: Uint8Array): void {
     if (this.readShut) {
       this.channel.consume(this.id, data.byteLength)
       return
     }
-    if (data instanceof Uint8Array) {
-      this.received.push(data)
-    } else {
-      this.received.push(...data)
-    }
+    this.received.push(data)
     this.wake()
   }
 

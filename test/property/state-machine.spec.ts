@@ -132,7 +132,7 @@ class Recorder implements SessionEvents {
 
   onOutput (): void {}
   onInboundStream (id: number): void { this.bump(this.inbound, id) }
-  onStreamData (id: number, data: { byteLength: number }): void { this.bump(this.data, id, data.byteLength) }
+  onStreamData (id: number, data: Uint8Array): void { this.bump(this.data, id, data.byteLength) }
   onStreamRemoteClose (id: number): void { this.bump(this.remoteClose, id) }
   onStreamReset (id: number, _error: RemoteResetError): void { this.bump(this.resets, id) }
   onStreamWritable (id: number): void { this.bump(this.writable, id) }

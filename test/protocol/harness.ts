@@ -11,7 +11,6 @@ import { YamuxSession } from '../../src/protocol/session.js'
 import type { RemoteResetError } from '../../src/protocol/errors.js'
 import type { FrameHeader } from '../../src/protocol/frame.js'
 import type { Clock, SessionConfig, SessionEvents } from '../../src/protocol/session.js'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 export const KiB = 1024
 export const MiB = 1024 * 1024
@@ -163,14 +162,14 @@ export class TestSession implements SessionEvents {
     this.inbound.push(id)
   }
 
-  onStreamData (id: number, data: Uint8Array | Uint8ArrayList): void {
+  onStreamData (id: number, data: Uint8Array): void {
     this.log.push(`data:${id}:${data.byteLength}`)
     let list = this.data.get(id)
     if (list == null) {
       list = []
       this.data.set(id, list)
     }
-    list.push(data instanceof Uint8Array ? data.slice() : data.subarray())
+    list.push(data.slice())
     if (this.autoConsume) {
       this.session.consume(id, data.byteLength)
     }

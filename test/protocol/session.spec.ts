@@ -1,8 +1,7 @@
 import { expect } from 'aegir/chai'
-import { Flag, FrameType, GoAwayCode, HEADER_LENGTH } from '../../src/protocol/constants.js'
+import { Flag, FrameType, GoAwayCode } from '../../src/protocol/constants.js'
 import { PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, SessionClosedError } from '../../src/protocol/errors.js'
 import { MAX_PENDING_PONGS } from '../../src/protocol/pings.js'
-import { BODY_DELIVERY_BYTES } from '../../src/protocol/session.js'
 import { clientWithStream, concat, dataFrame, FakeClock, goAwayFrame, goAwayFrames, KiB, link, pair, parseFrames, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
 
 describe('protocol/session output batching', () => {
@@ -403,54 +402,5 @@ describe('protocol/session robustness', () => {
     const answered = frames.filter(f => f.type === FrameType.Ping).map(f => f.length)
     const failed = t.session.failure != null && goAwayFrames(frames).length === 1
     expect(failed || answered.join() === '77,78').to.equal(true, 'input after the exception was silently misparsed')
-  })
-})
-
-describe('protocol/session Data delivery', () => {
-  it('a body that arrives in pieces reaches its stream once, when its frame ends, before the FIN', () => {
-    const { t, id } = clientWithStream()
-    const body = pattern(50 * KiB, 3)
-    const bytes = dataFrame(id, body, Flag.FIN)
-    t.receive(bytes.subarray(0, 1000), bytes.subarray(1000, 30_000))
-    expect(t.log.filter(e => e.startsWith('data:'))).to.deep.equal([])
-    expect(t.session.pendingBodyBytes).to.equal(30_000 - HEADER_LENGTH)
-    t.receive(bytes.subarray(30_000))
-    expect(t.log.slice(-2)).to.deep.equal([`data:${id}:${body.byteLength}`, `remoteClose:${id}`])
-    expect(t.received(id)).to.deep.equal(body)
-    expect(t.session.pendingBodyBytes).to.equal(0)
-  })
-
-  it('releaseBody() hands on what has arrived of a body at once; the rest follows when the frame ends', () => {
-    const { t, id } = clientWithStream()
-    const body = pattern(10 * KiB, 4)
-    const bytes = dataFrame(id, body)
-    t.receive(bytes.subarray(0, 4000))
-    t.session.releaseBody()
-    expect(t.received(id)).to.deep.equal(body.subarray(0, 4000 - HEADER_LENGTH))
-    t.session.releaseBody()
-    expect(t.log.filter(e => e.startsWith('data:'))).to.have.length(1)
-    t.receive(bytes.subarray(4000))
-    expect(t.received(id)).to.deep.equal(body)
-  })
-
-  it('a long body goes on in steps of BODY_DELIVERY_BYTES as it arrives, without waiting for its end', () => {
-    const { t, id } = clientWithStream()
-    const body = pattern(200 * KiB, 5)
-    const bytes = dataFrame(id, body)
-    for (let at = 0; at < bytes.byteLength; at += 16 * KiB) {
-      t.receive(bytes.subarray(at, at + 16 * KiB))
-    }
-    const sizes = t.log.filter(e => e.startsWith('data:')).map(e => Number(e.split(':')[2]))
-    expect(sizes.slice(0, -1).every(n => n >= BODY_DELIVERY_BYTES && n < BODY_DELIVERY_BYTES + 16 * KiB)).to.equal(true, sizes.join(', '))
-    expect(t.received(id)).to.deep.equal(body)
-  })
-
-  it('a session failing mid-body first hands on what arrived of it', () => {
-    const { t, id } = clientWithStream()
-    const bytes = dataFrame(id, pattern(5000, 6))
-    t.receive(bytes.subarray(0, 3000))
-    t.session.abort(new Error('local abort'))
-    expect(t.received(id)).to.deep.equal(pattern(5000, 6).subarray(0, 3000 - HEADER_LENGTH))
-    expect(t.errors).to.have.length(1)
   })
 })
