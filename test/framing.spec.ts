@@ -7,25 +7,10 @@
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import { FrameType, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
-import { delay, muxerPair, recordFrames } from './fixtures/pair.js'
-import type { YamuxStream } from '../src/index.js'
+import { countReceived, delay, muxerPair, openPair, recordFrames } from './fixtures/pair.js'
 
 const KiB = 1024
 const MAX_PAYLOAD = 64 * KiB - 12
-
-async function inboundOf (pair: ReturnType<typeof muxerPair>, outbound: YamuxStream): Promise<YamuxStream> {
-  const isOurs = (stream: YamuxStream): boolean => stream.streamId === outbound.streamId
-  return pair.server.streams.find(isOurs) ??
-    (await pEvent<'stream', CustomEvent<YamuxStream>>(pair.server, 'stream', { filter: (evt: CustomEvent<YamuxStream>) => isOurs(evt.detail) })).detail
-}
-
-async function received (stream: YamuxStream): Promise<number> {
-  let bytes = 0
-  for await (const chunk of stream) {
-    bytes += chunk.byteLength
-  }
-  return bytes
-}
 
 describe('framing', () => {
   it('64 KiB writes on 20 streams at once, waiting for the transport and for credit, leave in whole frames', async () => {
@@ -33,7 +18,7 @@ describe('framing', () => {
     const sent = recordFrames(pair.clientConn)
     const total = 1024 * KiB
     const counts: Array<Promise<number>> = []
-    pair.server.addEventListener('stream', (evt) => { counts.push(received(evt.detail)) })
+    pair.server.addEventListener('stream', (evt) => { counts.push(countReceived(evt.detail)) })
     await Promise.all(Array.from({ length: 20 }, async () => {
       const stream = await pair.client.createStream()
       for (let offset = 0; offset < total; offset += 64 * KiB) {
@@ -58,7 +43,7 @@ describe('framing', () => {
   it('a write made while a flush\'s worth of frames waits is taken whole; the stream waits for one drain, then writes on', async () => {
     const pair = muxerPair()
     const counts: Array<Promise<number>> = []
-    pair.server.addEventListener('stream', (evt) => { counts.push(received(evt.detail)) })
+    pair.server.addEventListener('stream', (evt) => { counts.push(countReceived(evt.detail)) })
     const streams = await Promise.all(Array.from({ length: 5 }, async () => pair.client.createStream()))
     // four streams fill their 256 KiB windows in one tick: 1 MiB of frames waits for the flush
     const filled = streams.slice(0, 4).map(stream => stream.send(new Uint8Array(INITIAL_STREAM_WINDOW)))
@@ -79,8 +64,7 @@ describe('framing', () => {
   it('short writes keep their boundaries: each is its own frame', async () => {
     const pair = muxerPair()
     const sent = recordFrames(pair.clientConn)
-    const outbound = await pair.client.createStream()
-    const inbound = await inboundOf(pair, outbound)
+    const [outbound, inbound] = await openPair(pair)
     const messages: number[] = []
     inbound.addEventListener('message', (evt) => { messages.push(evt.data.byteLength) })
     outbound.send(new Uint8Array(100))
@@ -93,22 +77,20 @@ describe('framing', () => {
 
   it('a write that uses up the send window exactly arrives whole, without waiting for credit', async () => {
     const pair = muxerPair()
-    const outbound = await pair.client.createStream()
-    const inbound = await inboundOf(pair, outbound)
+    const [outbound, inbound] = await openPair(pair)
     inbound.pause()
     outbound.send(new Uint8Array(INITIAL_STREAM_WINDOW).fill(7))
     await delay(50)
     expect(inbound.readBufferLength).to.equal(INITIAL_STREAM_WINDOW)
     inbound.resume()
-    const count = received(inbound)
+    const count = countReceived(inbound)
     await outbound.close()
     expect(await count).to.equal(INITIAL_STREAM_WINDOW)
   })
 
   it('a write cut short by the window sends whole frames, keeps less than a frame back, and sends the rest after credit', async () => {
     const pair = muxerPair()
-    const outbound = await pair.client.createStream()
-    const inbound = await inboundOf(pair, outbound)
+    const [outbound, inbound] = await openPair(pair)
     inbound.pause()
     const total = INITIAL_STREAM_WINDOW + 44 * KiB
     outbound.send(new Uint8Array(total).fill(9))
@@ -116,7 +98,7 @@ describe('framing', () => {
     const wholeFrames = Math.floor(INITIAL_STREAM_WINDOW / MAX_PAYLOAD) * MAX_PAYLOAD
     expect(inbound.readBufferLength).to.equal(wholeFrames)
     inbound.resume()
-    const count = received(inbound)
+    const count = countReceived(inbound)
     await outbound.close()
     expect(await count).to.equal(total)
   })

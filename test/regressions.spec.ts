@@ -9,20 +9,11 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { resolveOptions, sessionConfig } from '../src/config.js'
 import { Flag, FrameType, GoAwayCode, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
 import { YamuxSession } from '../src/protocol/session.js'
-import { delay, muxerPair, rawPeerPair, recordFrames } from './fixtures/pair.js'
+import { countReceived, delay, muxerPair, openPair, rawPeerPair, recordFrames } from './fixtures/pair.js'
 import type { YamuxStream } from '../src/index.js'
 
 const KiB = 1024
 const MiB = 1024 * 1024
-
-/** Open a stream from the client and find its server side */
-async function openPair (pair: ReturnType<typeof muxerPair>): Promise<[YamuxStream, YamuxStream]> {
-  const outbound = await pair.client.createStream()
-  const isOurs = (stream: YamuxStream): boolean => stream.streamId === outbound.streamId
-  const inbound = pair.server.streams.find(isOurs) ??
-    (await pEvent<'stream', CustomEvent<YamuxStream>>(pair.server, 'stream', { filter: (evt: CustomEvent<YamuxStream>) => isOurs(evt.detail) })).detail
-  return [outbound, inbound]
-}
 
 /** Send `total` bytes in `chunk`-sized pieces, honouring backpressure through onDrain() */
 async function sendAll (stream: YamuxStream, total: number, chunk = 64 * KiB): Promise<void> {
@@ -31,14 +22,6 @@ async function sendAll (stream: YamuxStream, total: number, chunk = 64 * KiB): P
       await stream.onDrain()
     }
   }
-}
-
-async function countReceived (stream: YamuxStream): Promise<number> {
-  let received = 0
-  for await (const chunk of stream) {
-    received += chunk.byteLength
-  }
-  return received
 }
 
 describe('regressions of today\'s JavaScript Yamux (DESIGN.md §6)', () => {
