@@ -196,8 +196,9 @@ async function idleRun (v: Variant, sizes: Sizes, idle: number, warmup = false):
     const idleReady = new Promise<void>(resolve => { allIdle = resolve })
     let idleServers: Endpoint[] = []
     const transferStream = new Promise<Endpoint>(resolve => {
+      let seen = 0
       s.accept(end => {
-        if (idleServers.length < idle) {
+        if (seen++ < idle) {
           idleServers.push(end)
           end.onData(() => {
             if (++confirmed === idle) { allIdle() }

@@ -62,27 +62,24 @@ export class FrameWriter {
     let parts: Uint8Array[] = []
     let partsBytes = 0
     let referenced = false
-    const endFrame = (): void => {
-      this.frame(stream.id, parts)
-      parts = []
-      partsBytes = 0
-      referenced = false
-    }
     for (const piece of pieces) {
       let offset = 0
       while (offset < piece.byteLength) {
         const take = Math.min(piece.byteLength - offset, maxPayload - partsBytes)
-        if (take > COPY_LIMIT && referenced && partsBytes + unplaced >= maxPayload) {
-          endFrame()
-          continue
+        // a second large piece would make a third transport write: the frame ends before it
+        const endsBefore = take > COPY_LIMIT && referenced && partsBytes + unplaced >= maxPayload
+        if (!endsBefore) {
+          parts.push(take === piece.byteLength ? piece : piece.subarray(offset, offset + take))
+          partsBytes += take
+          unplaced -= take
+          referenced = referenced || take > COPY_LIMIT
+          offset += take
         }
-        parts.push(take === piece.byteLength ? piece : piece.subarray(offset, offset + take))
-        partsBytes += take
-        unplaced -= take
-        referenced = referenced || take > COPY_LIMIT
-        offset += take
-        if (partsBytes === maxPayload) {
-          endFrame()
+        if (endsBefore || partsBytes === maxPayload) {
+          this.frame(stream.id, parts)
+          parts = []
+          partsBytes = 0
+          referenced = false
         }
       }
     }
