@@ -100,6 +100,11 @@ export class ReceiveWindow {
     this.unconsumed = Math.max(0, this.unconsumed - bytes)
   }
 
+  /** At least half the window is owed: {@link ReceiveWindow.takeGrant} grants now */
+  get grantDue (): boolean {
+    return this.owed >= this.size / 2
+  }
+
   /**
    * The credit to grant now: 0 until at least half the window is owed. Before
    * granting, the window doubles (within the cap and the budget) when the last
@@ -109,7 +114,7 @@ export class ReceiveWindow {
    * @param rtt - latest measured round-trip time in ms, if any
    */
   takeGrant (now: number, rtt: number | undefined): number {
-    if (this.owed < this.size / 2) {
+    if (!this.grantDue) {
       return 0
     }
     if (rtt != null && this.size < this.maxSize && now - this.lastGrantAt < 2 * Math.max(rtt, MIN_ROUND_TRIP)) {

@@ -28,6 +28,8 @@ export class FrameWriter {
   private heldBytes = 0
   /** Part of `heldBytes` parked streams keep across flushes: not pending output */
   private parkedBytes = 0
+  /** The Data frame {@link FrameWriter.data} is filling, reused from write to write */
+  private readonly building = new FrameInProgress()
 
   /** @param onFirstOutput - called when output appears after the last {@link FrameWriter.take} */
   constructor (onFirstOutput: () => void) {
@@ -55,36 +57,48 @@ export class FrameWriter {
       this.frame(stream.id, data)
       return
     }
-    const pieces = data instanceof Uint8Array ? [...stream.held, data] : [...stream.held, ...data]
-    // bytes not yet placed in a frame: once fewer than fill the current one, all of them are held
-    let unplaced = stream.heldBytes + data.byteLength
-    this.drop(stream)
-    let parts: Uint8Array[] = []
-    let partsBytes = 0
-    let referenced = false
-    for (const piece of pieces) {
-      let offset = 0
-      while (offset < piece.byteLength) {
-        const take = Math.min(piece.byteLength - offset, maxPayload - partsBytes)
-        // a second large piece would make a third transport write: the frame ends before it
-        const endsBefore = take > COPY_LIMIT && referenced && partsBytes + unplaced >= maxPayload
-        if (!endsBefore) {
-          parts.push(take === piece.byteLength ? piece : piece.subarray(offset, offset + take))
-          partsBytes += take
-          unplaced -= take
-          referenced = referenced || take > COPY_LIMIT
-          offset += take
-        }
-        if (endsBefore || partsBytes === maxPayload) {
-          this.frame(stream.id, parts)
-          parts = []
-          partsBytes = 0
-          referenced = false
-        }
+    const frame = this.building
+    frame.streamId = stream.id
+    frame.maxPayload = maxPayload
+    frame.unplaced = stream.heldBytes + data.byteLength
+    // what the stream held is placed first; whatever is left at the end is held again
+    const held = stream.held
+    this.unhold(stream)
+    for (let i = 0; i < held.length; i++) {
+      this.place(held[i])
+    }
+    held.length = 0
+    if (data instanceof Uint8Array) {
+      this.place(data)
+    } else {
+      for (const piece of data) {
+        this.place(piece)
       }
     }
-    if (partsBytes > 0) {
-      this.hold(stream, parts)
+    if (frame.bytes > 0) {
+      this.hold(stream, frame.parts)
+      frame.clear()
+    } else {
+      this.holding.delete(stream)
+    }
+  }
+
+  /** Add `piece` to the frame being built, emitting the frame each time it is full */
+  private place (piece: Uint8Array): void {
+    const frame = this.building
+    let offset = 0
+    while (offset < piece.byteLength) {
+      const take = Math.min(piece.byteLength - offset, frame.maxPayload - frame.bytes)
+      // a second large piece would make a third transport write: the frame ends before it
+      const endsBefore = take > COPY_LIMIT && frame.referenced && frame.bytes + frame.unplaced >= frame.maxPayload
+      if (!endsBefore) {
+        frame.add(take === piece.byteLength ? piece : piece.subarray(offset, offset + take))
+        offset += take
+      }
+      if (endsBefore || frame.bytes === frame.maxPayload) {
+        this.frame(frame.streamId, frame.parts)
+        frame.clear()
+      }
     }
   }
 
@@ -92,8 +106,10 @@ export class FrameWriter {
   release (stream: StreamState): void {
     if (stream.heldBytes > 0) {
       const held = stream.held
-      this.drop(stream)
+      this.unhold(stream)
       this.frame(stream.id, held)
+      held.length = 0
+      this.holding.delete(stream)
     }
   }
 
@@ -114,14 +130,19 @@ export class FrameWriter {
 
   /** Forget what `stream` holds (it was reset or has gone) */
   drop (stream: StreamState): void {
+    this.unhold(stream)
+    stream.held.length = 0
+    this.holding.delete(stream)
+  }
+
+  /** Stop counting what `stream` holds as held (its pieces are about to be framed or forgotten) */
+  private unhold (stream: StreamState): void {
     if (stream.heldParked) {
       this.parkedBytes -= stream.heldBytes
       stream.heldParked = false
     }
     this.heldBytes -= stream.heldBytes
-    stream.held = []
     stream.heldBytes = 0
-    this.holding.delete(stream)
   }
 
   /** Forget everything held (the session failed) */
@@ -152,26 +173,27 @@ export class FrameWriter {
       this.outbox.bytes(payload)
       return
     }
+    const pieces = Array.isArray(payload) ? payload : [...payload]
     let length = 0
     let copied = 0
-    for (const piece of payload) {
-      length += piece.byteLength
-      if (piece.byteLength <= COPY_LIMIT) {
-        copied += piece.byteLength
+    for (let i = 0; i < pieces.length; i++) {
+      length += pieces[i].byteLength
+      if (pieces[i].byteLength <= COPY_LIMIT) {
+        copied += pieces[i].byteLength
       }
     }
     this.outbox.header(FrameType.Data, 0, streamId, length, copied)
-    for (const piece of payload) {
-      this.outbox.bytes(piece)
+    for (let i = 0; i < pieces.length; i++) {
+      this.outbox.bytes(pieces[i])
     }
   }
 
   private hold (stream: StreamState, parts: Uint8Array[]): void {
     this.announce()
-    for (const part of parts) {
-      stream.held.push(part)
-      stream.heldBytes += part.byteLength
-      this.heldBytes += part.byteLength
+    for (let i = 0; i < parts.length; i++) {
+      stream.held.push(parts[i])
+      stream.heldBytes += parts[i].byteLength
+      this.heldBytes += parts[i].byteLength
     }
     this.holding.add(stream)
   }
@@ -180,5 +202,31 @@ export class FrameWriter {
     if (this.byteLength === 0) {
       this.onFirstOutput()
     }
+  }
+}
+
+/** The pieces of one Data frame while a write is cut into frames */
+class FrameInProgress {
+  streamId = 0
+  maxPayload = 0
+  /** Bytes of the write (and of what the stream held) not yet placed in a frame */
+  unplaced = 0
+  readonly parts: Uint8Array[] = []
+  /** Total length of `parts` */
+  bytes = 0
+  /** One of `parts` is larger than {@link COPY_LIMIT} (it travels by reference) */
+  referenced = false
+
+  add (part: Uint8Array): void {
+    this.parts.push(part)
+    this.bytes += part.byteLength
+    this.unplaced -= part.byteLength
+    this.referenced = this.referenced || part.byteLength > COPY_LIMIT
+  }
+
+  clear (): void {
+    this.parts.length = 0
+    this.bytes = 0
+    this.referenced = false
   }
 }

@@ -415,11 +415,10 @@ export class YamuxSession implements FrameSink {
     }
     const window = stream.receiveWindow
     window.consume(bytes)
-    if (!stream.wantsCredit || this.failure != null) {
+    if (!window.grantDue || !stream.wantsCredit || this.failure != null) {
       return
     }
-    const now = this.clock.now()
-    const grant = window.takeGrant(now, this.rtt)
+    const grant = window.takeGrant(this.clock.now(), this.rtt)
     if (grant > 0) {
       this.output.control(FrameType.WindowUpdate, 0, id, grant)
       this.measureRtt()
