@@ -105,11 +105,10 @@ export class FrameWriter {
   /** Send what `stream` holds now (before its FIN) */
   release (stream: StreamState): void {
     if (stream.heldBytes > 0) {
-      const held = stream.held
+      // uncounted first, so the frame announces itself as output when the held bytes were parked
       this.unhold(stream)
-      this.frame(stream.id, held)
-      held.length = 0
-      this.holding.delete(stream)
+      this.frame(stream.id, stream.held)
+      this.drop(stream)
     }
   }
 
