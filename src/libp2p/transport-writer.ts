@@ -60,6 +60,13 @@ export class TransportWriter {
   /** Bytes produced while receiving since the transport saturated */
   private replyBacklog = 0
   private readingPaused = false
+  /**
+   * The newest chunk the connection delivered, kept until the next one
+   * arrives (see {@link TransportWriter.receive}): at most one read's worth of
+   * memory per connection, usually less, since Node shrinks the buffer of a
+   * short read to its length.
+   */
+  private lastReceived: Uint8Array | Uint8ArrayList | undefined
 
   constructor (session: YamuxSession, connection: MessageStream, log: Logger) {
     this.session = session
@@ -77,8 +84,20 @@ export class TransportWriter {
     })
   }
 
-  /** Feed received bytes to the engine, then write what they produced at once */
+  /**
+   * Feed received bytes to the engine, then write what they produced at once.
+   *
+   * The chunk stays referenced until the next one arrives. Node reads a TCP
+   * socket into a new 64 KiB buffer each time, and V8 frees those buffers in
+   * batches when it collects garbage (under a fast transfer, every few tens of
+   * ms); if not one of them is alive at that moment, glibc hands the whole
+   * batch's memory back to the kernel, and the next batch of reads page-faults
+   * on every fresh page. The newest buffer, alive and at the top of the heap,
+   * keeps that memory for reuse: 100 concurrent streams on loopback took
+   * 46-62 k page faults instead of 138-244 k per 2 GB, and 10-15 % less CPU.
+   */
   receive (data: Uint8Array | Uint8ArrayList): void {
+    this.lastReceived = data
     const before = this.session.pendingOutputBytes
     this.receiving = true
     try {
