@@ -55,9 +55,12 @@ export interface YamuxOptions {
    */
   pingTimeout?: number
   /**
-   * Largest frame sent, header included, in bytes; at most 1 MiB.
+   * Largest frame sent, header included, in bytes; at most 1 MiB. The default
+   * is the most plaintext one Noise message carries, so over Noise each full
+   * frame is one encrypted message instead of the tail of one frame, the next
+   * header and the start of the next frame.
    *
-   * @default 65_536 (64 KiB)
+   * @default 65_519 (64 KiB less Noise's 16-byte tag and 1 byte)
    */
   maxMessageSize?: number
   /**
@@ -101,7 +104,7 @@ export const DEFAULTS = {
   enableKeepAlive: true,
   keepAliveInterval: 30_000,
   pingTimeout: 20_000,
-  maxMessageSize: 64 * 1024,
+  maxMessageSize: 65_519,
   maxInboundStreams: 1_000,
   maxOutboundStreams: 1_000,
   maxEarlyStreams: 10,

@@ -34,7 +34,7 @@ describe('options', () => {
     const options = resolveOptions()
     expect(options.initialStreamWindowSize).to.equal(DEFAULTS.initialStreamWindowSize)
     expect(options.maxStreamWindowSize).to.equal(DEFAULTS.maxStreamWindowSize)
-    expect(options.maxMessageSize).to.equal(64 * 1024)
+    expect(options.maxMessageSize).to.equal(65_519)
     expect(options.enableKeepAlive).to.be.true()
     expect(options.streamOptions.inactivityTimeout).to.equal(120_000)
     // a stream never gets more credit than it is willing to buffer

@@ -124,8 +124,11 @@ export type TestConfig = Partial<SessionConfig> & { role: 'client' | 'server' }
 
 /** A full session config from the package defaults, with `overrides` applied */
 export function testConfig (overrides: TestConfig): SessionConfig {
-  return { ...sessionConfig(resolveOptions(), overrides.role), ...overrides }
+  return { ...sessionConfig(resolveOptions(), overrides.role), maxFrameSize: TEST_FRAME_SIZE, ...overrides }
 }
+
+/** Engine tests use 64 KiB frames (header included): the geometry their numbers are worked out for */
+export const TEST_FRAME_SIZE = 64 * 1024
 
 /** A `YamuxSession` with every event recorded */
 export class TestSession implements SessionEvents {
