@@ -6,7 +6,10 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { expect } from 'aegir/chai'
+import { byRepetition, summarise } from '../benchmarks/lib/stats.js'
+import { checkTargets } from '../benchmarks/lib/targets.js'
 import { runBenchmarks } from '../benchmarks/run.js'
+import type { Sample } from '../benchmarks/lib/worker.js'
 
 describe('benchmarks (smoke run)', function () {
   this.timeout(120_000)
@@ -46,5 +49,19 @@ describe('benchmarks (smoke run)', function () {
     } finally {
       await fs.rm(path.dirname(result.files.json), { recursive: true, force: true })
     }
+  })
+})
+
+describe('benchmark targets', () => {
+  it('are decided on the ratio of medians, and counted per repetition', () => {
+    const sample = (label: string, rep: number, value: number): Sample => ({ scenario: 'reqresp', label, contender: label, rep, ok: true, value })
+    // ours ÷ chainsafe per repetition: 2.5, 1.5, 2.2; ratio of medians 2.2 / 1 = 2.2
+    const samples = [sample('ours', 0, 2.5), sample('chainsafe', 0, 1), sample('ours', 1, 1.5), sample('chainsafe', 1, 1), sample('ours', 2, 2.2), sample('chainsafe', 2, 1)]
+    const summaries = summarise([{ id: 'reqresp', variants: [{ label: 'ours', contender: 'ours' }, { label: 'chainsafe', contender: 'chainsafe' }] }], samples)
+    const check = checkTargets(summaries, 'ours', byRepetition(summaries, samples, 3)).find(t => t.target === 'round trips/s ≥ 2.0 × chainsafe')
+    expect(check?.measured).to.equal(2.2)
+    expect(check?.pass).to.be.true()
+    expect(check?.perRepetition).to.deep.equal([2.5, 1.5, 2.2])
+    expect(check?.heldIn).to.equal(2)
   })
 })

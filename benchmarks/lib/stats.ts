@@ -3,7 +3,6 @@
  * and ratios of medians between contenders.
  */
 
-import type { Scenario } from './scenarios.js'
 import type { Sample } from './worker.js'
 
 export interface Summary {
@@ -32,7 +31,7 @@ export function median (values: number[]): number {
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
 }
 
-export function summarise (scenarios: Array<Pick<Scenario, 'id' | 'variants'>>, samples: Sample[]): Summary[] {
+export function summarise (scenarios: Array<{ id: string, variants: Array<{ label: string, contender: string }> }>, samples: Sample[]): Summary[] {
   const out: Summary[] = []
   for (const scenario of scenarios) {
     for (const variant of scenario.variants) {
@@ -62,6 +61,20 @@ export function summarise (scenarios: Array<Pick<Scenario, 'id' | 'variants'>>, 
     }
   }
   return out
+}
+
+/**
+ * The same summaries for each repetition alone (every contender's one sample
+ * of it as its median), for each of `reps` repetitions: what a ratio of medians
+ * was in each round of the interleaving (repetitions are numbered from 0).
+ */
+export function byRepetition (summaries: Summary[], samples: Sample[], reps: number): Summary[][] {
+  const scenarios = new Map<string, Array<{ label: string, contender: string }>>()
+  for (const x of summaries) {
+    scenarios.set(x.scenario, [...(scenarios.get(x.scenario) ?? []), { label: x.label, contender: x.contender }])
+  }
+  const shapes = [...scenarios].map(([id, variants]) => ({ id, variants }))
+  return Array.from({ length: reps }, (_, rep) => summarise(shapes, samples.filter(x => x.rep === rep)))
 }
 
 export function find (summaries: Summary[], scenario: string, label: string): Summary | undefined {
