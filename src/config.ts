@@ -60,7 +60,7 @@ export interface YamuxOptions {
    * frame is one encrypted message instead of the tail of one frame, the next
    * header and the start of the next frame.
    *
-   * @default 65_519 (64 KiB less Noise's 16-byte tag and 1 byte)
+   * @default 65_519 (65,535, Noise's largest message, less its 16-byte tag)
    */
   maxMessageSize?: number
   /**
