@@ -3,7 +3,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW, MAX_UINT32 } from '../../src/protocol/constants.js'
 import { ProtocolViolationError } from '../../src/protocol/errors.js'
 import { addSendCredit, cutShortWrite, MIN_ROUND_TRIP, ReceiveBudget, ReceiveWindow } from '../../src/protocol/flow-control.js'
-import { clientWithStream, concat, dataFrame, dataHeader, FakeClock, goAwayFrames, KiB, MiB, parseFrames, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
+import { clientWithStream, concat, dataFrame, dataHeader, FakeClock, goAwayFrames, KiB, MiB, parseFrames, pattern, pingFrame, pingFrames, streamFrames, TEST_MAX_PAYLOAD, TestSession, windowUpdate } from './harness.js'
 import type { Frame } from './harness.js'
 
 const W = INITIAL_STREAM_WINDOW
@@ -410,7 +410,7 @@ describe('protocol/session send side', () => {
 
   it('a write cut short by the window leaves no short frame behind: the rest of the window goes with the next credit', () => {
     const { t, id } = clientWithStream()
-    const maxPayload = 64 * KiB - HEADER_LENGTH
+    const maxPayload = TEST_MAX_PAYLOAD
     // 64 KiB writes as a sender honouring backpressure makes them
     const chunk = pattern(64 * KiB, 5)
     let sent = 0
@@ -446,7 +446,7 @@ describe('protocol/session send side', () => {
 
   it('a long run of 64 KiB writes leaves every frame in at most two output chunks, however large the held tail grows', () => {
     const { t, id } = clientWithStream()
-    const maxPayload = 64 * KiB - HEADER_LENGTH
+    const maxPayload = TEST_MAX_PAYLOAD
     // each 64 KiB write leaves 12 more bytes held for the next frame; after about
     // 340 writes that tail is too large to copy next to its header
     const writes = 400

@@ -130,6 +130,9 @@ export function testConfig (overrides: TestConfig): SessionConfig {
 /** Engine tests use 64 KiB frames (header included): the geometry their numbers are worked out for */
 export const TEST_FRAME_SIZE = 64 * 1024
 
+/** Largest Data payload of a {@link TEST_FRAME_SIZE} frame, in bytes */
+export const TEST_MAX_PAYLOAD = TEST_FRAME_SIZE - HEADER_LENGTH
+
 /** A `YamuxSession` with every event recorded */
 export class TestSession implements SessionEvents {
   readonly session: YamuxSession

@@ -2,7 +2,7 @@ import { expect } from 'aegir/chai'
 import { Flag, FrameType, GoAwayCode } from '../../src/protocol/constants.js'
 import { PingTimeoutError, ProtocolViolationError, RemoteGoAwayError, SessionClosedError } from '../../src/protocol/errors.js'
 import { MAX_PENDING_PONGS } from '../../src/protocol/pings.js'
-import { clientWithStream, concat, dataFrame, FakeClock, goAwayFrame, goAwayFrames, KiB, link, pair, parseFrames, pattern, pingFrame, pingFrames, streamFrames, TestSession, windowUpdate } from './harness.js'
+import { clientWithStream, concat, dataFrame, FakeClock, goAwayFrame, goAwayFrames, KiB, link, pair, parseFrames, pattern, pingFrame, pingFrames, streamFrames, TEST_MAX_PAYLOAD, TestSession, windowUpdate } from './harness.js'
 
 describe('protocol/session output batching', () => {
   it('SYN and data written in the same tick leave in one batch, announced by one onOutput', () => {
@@ -26,7 +26,7 @@ describe('protocol/session output batching', () => {
     const t = new TestSession({ role: 'client', keepAlive: false })
     const id = t.session.openStream()
     t.takeFrames()
-    const maxPayload = 64 * KiB - 12
+    const maxPayload = TEST_MAX_PAYLOAD
     // a 64 KiB write: one full frame, 12 bytes held
     t.session.write(id, pattern(64 * KiB, 1))
     t.session.parkWriter(id)

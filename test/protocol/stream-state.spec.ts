@@ -3,7 +3,7 @@ import { Flag, FrameType, GoAwayCode, INITIAL_STREAM_WINDOW, MAX_UINT32 } from '
 import { AckBacklogFullError, ProtocolViolationError, RemoteResetError, StreamIdExhaustedError, StreamNotWritableError } from '../../src/protocol/errors.js'
 import { ACK_BACKLOG } from '../../src/protocol/session.js'
 import { StreamIdAllocator } from '../../src/protocol/stream-state.js'
-import { clientWithStream, dataFrame, goAwayFrames, KiB, link, pair, pattern, pingFrame, streamFrames, TestSession, windowUpdate } from './harness.js'
+import { clientWithStream, dataFrame, goAwayFrames, KiB, link, pair, pattern, pingFrame, streamFrames, TEST_MAX_PAYLOAD, TestSession, windowUpdate } from './harness.js'
 
 const W = INITIAL_STREAM_WINDOW
 
@@ -237,7 +237,7 @@ describe('protocol/session stream state', () => {
     const id = a.session.openStream()
     let sent = a.session.write(id, payload)
     // whole frames of the window; the rest of it goes with the next credit
-    expect(sent).to.equal(W - W % (64 * KiB - 12))
+    expect(sent).to.equal(W - W % TEST_MAX_PAYLOAD)
     link(a, b)
     expect(b.inbound).to.deep.equal([id])
     expect(a.writable).to.deep.equal([id])
