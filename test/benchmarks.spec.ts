@@ -6,9 +6,11 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { expect } from 'aegir/chai'
+import { HEADER_BYTES, shapeWrites } from '../benchmarks/lib/endpoint.js'
 import { byRepetition, summarise } from '../benchmarks/lib/stats.js'
 import { checkTargets } from '../benchmarks/lib/targets.js'
 import { runBenchmarks } from '../benchmarks/run.js'
+import type { Chunk, Endpoint } from '../benchmarks/lib/endpoint.js'
 import type { Sample } from '../benchmarks/lib/worker.js'
 
 describe('benchmarks (smoke run)', function () {
@@ -63,5 +65,34 @@ describe('benchmark targets', () => {
     expect(check?.pass).to.be.true()
     expect(check?.perRepetition).to.deep.equal([2.5, 1.5, 2.2])
     expect(check?.heldIn).to.equal(2)
+  })
+})
+
+describe('benchmark write shapes (the header floors)', () => {
+  const write = Uint8Array.from({ length: 1000 }, (_, i) => i % 251)
+  const recorder = (): { end: Endpoint, sent: Chunk[] } => {
+    const sent: Chunk[] = []
+    const end = { send: (data: Chunk) => { sent.push(data); return true } } as unknown as Endpoint
+    return { end, sent }
+  }
+  const bytesOf = (chunk: Chunk): Uint8Array => chunk instanceof Uint8Array ? chunk : chunk.subarray()
+
+  it('head apart: one send of two chunks, the header\'s bytes and the rest, the bytes unchanged', () => {
+    const { end, sent } = recorder()
+    expect(shapeWrites(end, 'head apart').send(write)).to.be.true()
+    expect(sent).to.have.lengthOf(1)
+    const chunk = sent[0]
+    expect(chunk).to.not.be.an.instanceOf(Uint8Array)
+    expect([...(chunk as Exclude<Chunk, Uint8Array>)].map(part => part.byteLength)).to.deep.equal([HEADER_BYTES, write.byteLength - HEADER_BYTES])
+    expect(bytesOf(chunk)).to.deep.equal(write)
+  })
+
+  it('copied: one send of a copy in other memory, the bytes unchanged', () => {
+    const { end, sent } = recorder()
+    shapeWrites(end, 'copied').send(write)
+    expect(sent).to.have.lengthOf(1)
+    const copy = sent[0] as Uint8Array
+    expect(copy.buffer).to.not.equal(write.buffer)
+    expect(new Uint8Array(copy)).to.deep.equal(write)
   })
 })

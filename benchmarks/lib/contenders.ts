@@ -7,10 +7,10 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { defaultLogger } from '@libp2p/logger'
 import { tcpConnectionPair } from '../../test/fixtures/socket-connection.js'
-import { messageStreamEndpoint, socketEndpoint } from './endpoint.js'
+import { messageStreamEndpoint, shapeWrites, socketEndpoint } from './endpoint.js'
 import { linkPair } from './link.js'
 import { tcpSocketPair } from './tcp.js'
-import type { Endpoint } from './endpoint.js'
+import type { Endpoint, WriteShape } from './endpoint.js'
 import type { LinkOptions } from './link.js'
 import type { ComponentLogger, MessageStream, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 
@@ -132,7 +132,15 @@ export function singlePipeSession (client: Endpoint, server: Endpoint, teardown:
   }
 }
 
-export async function createSession (id: ContenderId, transport: Transport, muxerInit: Record<string, unknown> = {}): Promise<Session> {
+/**
+ * A connected pair of peers for contender `id`.
+ *
+ * @param id - the contender
+ * @param transport - TCP loopback or the simulated link
+ * @param muxerInit - options for the muxer factory (muxers only)
+ * @param writeShape - bare pipe only: how the client hands over each write (see {@link WriteShape})
+ */
+export async function createSession (id: ContenderId, transport: Transport, muxerInit: Record<string, unknown> = {}, writeShape?: WriteShape): Promise<Session> {
   const kind = contenderInfo(id).kind
   if (kind === 'raw') {
     if (transport.kind !== 'tcp') { throw new Error('raw sockets exist only over TCP') }
@@ -148,7 +156,8 @@ export async function createSession (id: ContenderId, transport: Transport, muxe
     b.abort(new Error('benchmark teardown'))
   }
   if (kind === 'bare') {
-    return singlePipeSession(messageStreamEndpoint(a), messageStreamEndpoint(b), teardownConns)
+    const client = messageStreamEndpoint(a)
+    return singlePipeSession(writeShape == null ? client : shapeWrites(client, writeShape), messageStreamEndpoint(b), teardownConns)
   }
   const factory = await muxerFactory(id, muxerInit)
   const client = factory.createStreamMuxer(a)

@@ -5,9 +5,9 @@
  * the events directly (no async iterators), so they measure the pipe, not the glue.
  */
 
+import { Uint8ArrayList } from 'uint8arraylist'
 import type { MessageStream } from '@libp2p/interface'
 import type net from 'node:net'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 export type Chunk = Uint8Array | Uint8ArrayList
 
@@ -79,6 +79,36 @@ export function messageStreamEndpoint (stream: MessageStream, close?: () => Prom
     },
     closeWrite: close ?? (async () => { await stream.close() }),
     abort: () => { stream.abort(new Error('benchmark teardown')) }
+  }
+}
+
+/**
+ * How a bare pipe's sender hands over each write, to price the two ways a
+ * muxer can put a header before a write it is given, over a connection that
+ * writes chunk by chunk (as `@libp2p/tcp` does): `'head apart'` sends the
+ * first {@link HEADER_BYTES} bytes and the rest as two chunks in one `send()`
+ * (a header written apart from a write it does not copy: two socket writes);
+ * `'copied'` sends a copy in freshly allocated memory (header and write joined
+ * in one buffer: one socket write, one copy). The bytes sent are the same.
+ */
+export type WriteShape = 'head apart' | 'copied'
+
+/** A Yamux header's length: the head `'head apart'` writes on its own, in bytes */
+export const HEADER_BYTES = 12
+
+/** `end`, every chunk it sends given `shape` */
+export function shapeWrites (end: Endpoint, shape: WriteShape): Endpoint {
+  const reshape = (data: Uint8Array): Chunk => {
+    if (shape === 'copied') {
+      const copy = Buffer.allocUnsafe(data.byteLength)
+      copy.set(data)
+      return copy
+    }
+    return new Uint8ArrayList(data.subarray(0, HEADER_BYTES), data.subarray(HEADER_BYTES))
+  }
+  return {
+    ...end,
+    send: (data) => end.send(data instanceof Uint8Array && data.byteLength > HEADER_BYTES ? reshape(data) : data)
   }
 }
 

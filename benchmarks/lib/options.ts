@@ -84,29 +84,15 @@ export const SMOKE_SIZES: Sizes = {
   linkWarmupMs: 100
 }
 
-/** How much smaller the warm-up run before each measurement is than the measurement */
-export const WARMUP_DIVISOR = 8
-
 /**
- * Sizes of the warm-up run that precedes every measurement in the same worker,
- * so V8 has compiled the contender's hot paths before the clock starts: the
- * volumes and counts divided by {@link WARMUP_DIVISOR}, the shape (write size,
- * message size, parallelism, stream counts of the multi-stream forms, the link) kept.
+ * Unmeasured runs of the scenario, at the measured sizes, before each
+ * measurement in the same worker. V8 keeps compiling for the first transfers
+ * of a process (the event and stream code of `@libp2p/utils` and Node is called
+ * once per write or drain and tiers up late): after one warm-up run at 1/8 of
+ * the volume, the first full bulk transfer cost 1.4–2.0 CPU-s/GB for every
+ * contender and the later ones 0.5–0.9, so the old warm-up timed compilation.
  */
-export function warmupSizes (sizes: Sizes): Sizes {
-  const scale = (n: number): number => Math.max(1, Math.floor(n / WARMUP_DIVISOR))
-  return {
-    ...sizes,
-    bulkBytes: scale(sizes.bulkBytes),
-    concurrentBytes: scale(sizes.concurrentBytes),
-    rrRoundTrips: scale(sizes.rrRoundTrips),
-    churnStreams: scale(sizes.churnStreams),
-    nodesBytes: scale(sizes.nodesBytes),
-    idleStreams: scale(sizes.idleStreams),
-    idleBytes: scale(sizes.idleBytes),
-    linkBytes: scale(sizes.linkBytes)
-  }
-}
+export const WARMUP_RUNS = 2
 
 const SIZES: Record<Mode, Sizes> = { full: FULL_SIZES, quick: QUICK_SIZES, smoke: SMOKE_SIZES }
 const REPS: Record<Mode, number> = { full: 7, quick: 3, smoke: 1 }
@@ -136,7 +122,7 @@ export interface BenchOptions {
    * `inline` runs them in this process (no isolation at all)
    */
   isolation?: 'fresh' | 'shared' | 'inline'
-  /** run each scenario once unmeasured at {@link warmupSizes} before measuring it (default true) */
+  /** run each scenario {@link WARMUP_RUNS} times unmeasured before measuring it (default true) */
   warmup?: boolean
   /**
    * another checkout of this repository, already built: its muxer runs as the

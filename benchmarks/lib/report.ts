@@ -29,10 +29,16 @@ const ISOLATION: Record<Results['isolation'], string> = {
   inline: 'all measurements inside the calling process'
 }
 
+function warmupText (r: Results): string {
+  if (!r.warmup) { return 'no warm-up' }
+  if (r.warmupRuns == null) { return 'each after an unmeasured warm-up run at 1/8 of the volumes' }
+  return `each after ${r.warmupRuns} unmeasured warm-up run(s) of the same size`
+}
+
 function header (r: Results): string[] {
   const lines = [
     '# Benchmark results', '',
-    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s), contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${r.warmup ? 'each after an unmeasured warm-up run at 1/8 of the volumes' : 'no warm-up'}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
+    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s), contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${warmupText(r)}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
     `Machine: ${machineLine(r.machine)}.`, '',
     `Versions: ${versionsLine(r.machine)}.`, '',
     ...(r.baseline != null ? [`Baseline: libp2p-yamux from ${r.baseline.dir} (${r.baseline.commit ?? 'commit unknown'}).`, ''] : [])

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { writeChart } from './chart.js'
 import { BASELINE_ENV, CONTENDERS, contenderInfo, unavailableReason } from './contenders.js'
 import { gitCommit, machineInfo } from './machine.js'
-import { defaultReps, sizesFor } from './options.js'
+import { WARMUP_RUNS, defaultReps, sizesFor } from './options.js'
 import { writeReports } from './report.js'
 import { SCENARIOS } from './scenarios.js'
 import { summarise } from './stats.js'
@@ -30,8 +30,10 @@ export interface Results {
   mode: Mode
   reps: number
   isolation: 'fresh' | 'shared' | 'inline'
-  /** each measurement was preceded by an unmeasured run at an eighth of the volumes */
+  /** each measurement was preceded by unmeasured runs of the same size */
   warmup: boolean
+  /** how many (absent in results from before 2026-11-27, when one run at 1/8 of the volumes preceded each) */
+  warmupRuns?: number
   /** where the `baseline` contender came from, when one ran */
   baseline?: { dir: string, commit?: string }
   startedAt: string
@@ -231,6 +233,7 @@ export async function runBenchmarks (options: BenchOptions = {}): Promise<Result
     reps,
     isolation,
     warmup,
+    warmupRuns: warmup ? WARMUP_RUNS : 0,
     baseline: options.baseline != null ? { dir: path.resolve(options.baseline), commit: gitCommit(path.resolve(options.baseline)) } : undefined,
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,

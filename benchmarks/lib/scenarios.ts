@@ -8,7 +8,7 @@ import { measure, settledHeap } from './measure.js'
 import { libp2pSession, noiseSession } from './nodes.js'
 import { echo, inParallel, pump, receive, requestResponse, shortStream } from './workloads.js'
 import type { ContenderId, Session, Transport } from './contenders.js'
-import type { Endpoint } from './endpoint.js'
+import type { Endpoint, WriteShape } from './endpoint.js'
 import type { Resources } from './measure.js'
 import type { Sizes } from './options.js'
 import type { Progress } from './workloads.js'
@@ -37,6 +37,8 @@ export interface Variant {
    * row shows the muxer's data path without the cost of opening the streams
    */
   openFirst?: boolean
+  /** The bare pipe only: how the sender hands over each write (see `WriteShape`) */
+  writeShape?: WriteShape
 }
 
 export interface Scenario {
@@ -59,6 +61,16 @@ const TCP: Transport = { kind: 'tcp' }
 const ALL: ContenderId[] = ['ours', 'baseline', 'chainsafe', 'mplex', 'none', 'raw']
 const MUXERS: ContenderId[] = ['ours', 'baseline', 'chainsafe', 'mplex']
 const plain = (ids: ContenderId[]): Variant[] => ids.map(contender => ({ label: contender, contender }))
+/**
+ * The bare connection sending each 64 KiB write the two ways a muxer can put a
+ * header before it: the header written apart (two socket writes), or header and
+ * write copied into one buffer. Whatever a muxer with frames of one write each
+ * does, it pays at least one of the two over this transport.
+ */
+const HEADER_FLOORS: Variant[] = [
+  { label: 'none (12-byte head written apart)', contender: 'none', writeShape: 'head apart' },
+  { label: 'none (each write copied)', contender: 'none', writeShape: 'copied' }
+]
 
 /** Register a server handler for every inbound stream and get a promise for when `n` of them have finished */
 function serveEach (session: Session, n: number, handle: (end: Endpoint) => Promise<void>): Promise<void> {
@@ -121,8 +133,8 @@ const bulk: Scenario = {
   description: 'one stream moves the bulk volume in 64 KiB writes, the sender honouring backpressure; the receiver counts bytes',
   unit: 'MB/s',
   kind: 'bytes',
-  variants: plain(ALL),
-  run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init), async s =>
+  variants: [...plain(ALL), ...HEADER_FLOORS],
+  run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init, v.writeShape), async s =>
     transfer(s, sizes.bulkBytes, 1, sizes.writeSize))
 }
 
@@ -132,8 +144,8 @@ const concurrent: Scenario = {
   description: '100 streams move 4 MiB each at the same time; aggregate throughput. `none` and `raw` move the same 400 MiB over their one pipe: the ceiling any muxer over this TCP connection can reach',
   unit: 'MB/s',
   kind: 'bytes',
-  variants: plain(ALL),
-  run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init), async s =>
+  variants: [...plain(ALL), ...HEADER_FLOORS],
+  run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init, v.writeShape), async s =>
     transfer(s, sizes.concurrentStreams * sizes.concurrentBytes, s.multiStream ? sizes.concurrentStreams : 1, sizes.writeSize))
 }
 

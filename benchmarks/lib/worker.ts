@@ -4,7 +4,7 @@
  * two measurements at once.
  */
 
-import { warmupSizes } from './options.js'
+import { WARMUP_RUNS } from './options.js'
 import { scenarioById } from './scenarios.js'
 import type { Mode, Sizes } from './options.js'
 
@@ -15,7 +15,7 @@ export interface Job {
   rep: number
   mode: Mode
   sizes: Sizes
-  /** run the scenario once at {@link warmupSizes} first, unmeasured (default true) */
+  /** run the scenario {@link WARMUP_RUNS} times first, unmeasured (default true) */
   warmup?: boolean
 }
 
@@ -50,9 +50,9 @@ export async function runJob (job: Job): Promise<Sample> {
   const started = performance.now()
   try {
     const crashed = new Promise<never>((resolve, reject) => { failCurrentJob = reject })
-    if (job.warmup !== false) {
-      // the same work, smaller and unmeasured: compiled code, not V8's compiler, is what gets timed
-      await Promise.race([scenario.run(variant, warmupSizes(job.sizes), true), crashed])
+    for (let i = 0; job.warmup !== false && i < WARMUP_RUNS; i++) {
+      // the same work, unmeasured: compiled code, not V8's compiler, is what gets timed
+      await Promise.race([scenario.run(variant, job.sizes, true), crashed])
     }
     const { output, resources } = await Promise.race([scenario.run(variant, job.sizes), crashed])
     const cpuMs = resources.cpuUserMs + resources.cpuSystemMs
