@@ -51,9 +51,16 @@ export class FrameWriter {
    * Queue `data` for `stream` in frames of at most `maxPayload` bytes (the
    * window was already charged). A frame takes at most one piece larger than
    * {@link COPY_LIMIT}, so a large held tail goes as a frame of its own.
+   *
+   * @param stream - the stream writing
+   * @param data - the bytes, already charged to the send window
+   * @param maxPayload - largest payload per frame, in bytes
+   * @param continued - `data` is the rest of a write the send window cut
+   * short: like the tail of a longer write, it is held for what follows
+   * instead of leaving as a short frame of its own
    */
-  data (stream: StreamState, data: Uint8Array | Uint8ArrayList, maxPayload: number): void {
-    if (stream.heldBytes === 0 && data.byteLength <= maxPayload && !stream.writerParked) {
+  data (stream: StreamState, data: Uint8Array | Uint8ArrayList, maxPayload: number, continued = false): void {
+    if (stream.heldBytes === 0 && data.byteLength <= maxPayload && !stream.writerParked && !continued) {
       this.frame(stream.id, data)
       return
     }

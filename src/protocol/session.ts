@@ -334,6 +334,8 @@ export class YamuxSession implements FrameSink {
     const stream = this.writableStream(id)
     const maxPayload = Math.max(1, Math.min(this.maxPayload, payloadLimit))
     let length = Math.min(data.byteLength, stream.sendWindow)
+    const continuesCutWrite = stream.writeCutShort
+    stream.writeCutShort = length < data.byteLength
     if (length < data.byteLength) {
       stream.waitingForCredit = true
       const cut = cutShortWrite(length, stream.heldBytes, maxPayload)
@@ -354,7 +356,7 @@ export class YamuxSession implements FrameSink {
       // a view of what fits; Uint8ArrayList.subarray() would copy it
       data = data instanceof Uint8Array ? data.subarray(0, length) : data.sublist(0, length)
     }
-    this.output.data(stream, data, maxPayload)
+    this.output.data(stream, data, maxPayload, continuesCutWrite)
     return length
   }
 

@@ -34,6 +34,11 @@ export class StreamState {
   writerParked = false
   /** `held` outlived a flush because the writer is parked; it is not counted as pending output */
   heldParked = false
+  /**
+   * The last write was cut short by the send window: the next one carries its
+   * rest, so however short, it is framed with what follows, not as a message of its own
+   */
+  writeCutShort = false
   /** The peer's data allowance and our grants */
   readonly receiveWindow: ReceiveWindow
 

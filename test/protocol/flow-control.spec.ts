@@ -435,6 +435,25 @@ describe('protocol/session send side', () => {
     expect(lengths.reduce((a, b) => a + b, 0) + rest[0].length).to.equal(sent)
   })
 
+  it('the rest of a write cut short by the window is framed with what follows, not as a short frame of its own', () => {
+    const { t, id } = clientWithStream()
+    const maxPayload = TEST_MAX_PAYLOAD
+    const write = pattern(W + 300, 9)
+    // whole frames only: the window's last W % maxPayload bytes wait for credit
+    const taken = t.session.write(id, write)
+    expect(taken).to.equal(W - W % maxPayload)
+    t.takeFrames()
+    t.receive(windowUpdate(id, W / 2))
+    // the sender hands over the rest of its write (shorter than a frame), then its next write
+    const rest = write.subarray(taken)
+    const next = pattern(64 * KiB, 10)
+    expect(t.session.write(id, rest)).to.equal(rest.byteLength)
+    expect(t.session.write(id, next)).to.equal(next.byteLength)
+    const frames = streamFrames(t.takeFrames())
+    expect(frames.map(f => f.length)).to.deep.equal([maxPayload, rest.byteLength + next.byteLength - maxPayload])
+    expect(concat(frames.map(f => f.body))).to.deep.equal(concat([rest, next]))
+  })
+
   it('write() accepts a Uint8ArrayList and frames it across its pieces', () => {
     const { t, id } = clientWithStream({ maxFrameSize: 1000 + HEADER_LENGTH })
     const list = new Uint8ArrayList(pattern(700, 1), pattern(900, 2), pattern(10, 3))
