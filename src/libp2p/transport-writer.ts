@@ -1,15 +1,13 @@
 /**
  * How the engine's frames reach the libp2p connection, and which streams
- * wait for it: frames produced in one tick leave in one `send()`, as one
- * buffer, and streams pause while the connection is saturated or a flush's
- * worth of frames waits.
+ * wait for it: frames produced in one tick leave in one `send()`, and streams
+ * pause while the connection is saturated or a flush's worth of frames waits.
  */
 
-import { concat } from 'uint8arrays/concat'
+import { Uint8ArrayList } from 'uint8arraylist'
 import type { YamuxSession } from '../protocol/session.js'
 import type { Logger, MessageStream } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 /**
  * Streams pause (`send()` returns false) while this many bytes (1 MiB) of
@@ -134,15 +132,7 @@ export class TransportWriter {
     }
   }
 
-  /**
-   * Hand every waiting frame to the connection in one `send()`, copied into
-   * one buffer. The connections below handle each chunk they are given on its
-   * own (`@libp2p/tcp` one socket write per chunk, Noise one cipher update and
-   * one socket write per chunk of every message), and the engine's output is
-   * each Data frame's header apart from a payload it did not copy: two socket
-   * writes per frame over TCP, three to five pieces per Noise message. One
-   * copy costs less (see README.md, Writing).
-   */
+  /** Hand every waiting frame to the connection in one `send()` */
   flush (): void {
     if (this.saturated || this.session.pendingOutputBytes === 0) {
       return
@@ -152,7 +142,7 @@ export class TransportWriter {
       return
     }
     try {
-      if (!this.connection.send(output.length === 1 ? output[0] : concat(output))) {
+      if (!this.connection.send(output.length === 1 ? output[0] : new Uint8ArrayList(...output))) {
         this.saturated = true
         return
       }
