@@ -6,12 +6,10 @@
 
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
-import { DEFAULTS } from '../src/config.js'
-import { FrameType, HEADER_LENGTH, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
-import { countReceived, delay, muxerPair, openPair, recordFrames } from './fixtures/pair.js'
+import { FrameType, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
+import { countReceived, DEFAULT_MAX_PAYLOAD, delay, muxerPair, openPair, recordFrames } from './fixtures/pair.js'
 
 const KiB = 1024
-const MAX_PAYLOAD = DEFAULTS.maxMessageSize - HEADER_LENGTH
 
 describe('framing', () => {
   it('64 KiB writes on 20 streams at once, waiting for the transport and for credit, leave in whole frames', async () => {
@@ -36,8 +34,8 @@ describe('framing', () => {
     }
     for (const [id, lengths] of byStream) {
       // 1 MiB is 16 whole frames and a few hundred bytes: only the last frame is short
-      expect(lengths.slice(0, -1).every(length => length === MAX_PAYLOAD)).to.equal(true, `stream ${id}: ${lengths.join(', ')}`)
-      expect(lengths).to.have.length(Math.ceil(total / MAX_PAYLOAD))
+      expect(lengths.slice(0, -1).every(length => length === DEFAULT_MAX_PAYLOAD)).to.equal(true, `stream ${id}: ${lengths.join(', ')}`)
+      expect(lengths).to.have.length(Math.ceil(total / DEFAULT_MAX_PAYLOAD))
     }
   })
 
@@ -96,7 +94,7 @@ describe('framing', () => {
     const total = INITIAL_STREAM_WINDOW + 44 * KiB
     outbound.send(new Uint8Array(total).fill(9))
     await delay(50)
-    const wholeFrames = Math.floor(INITIAL_STREAM_WINDOW / MAX_PAYLOAD) * MAX_PAYLOAD
+    const wholeFrames = Math.floor(INITIAL_STREAM_WINDOW / DEFAULT_MAX_PAYLOAD) * DEFAULT_MAX_PAYLOAD
     expect(inbound.readBufferLength).to.equal(wholeFrames)
     inbound.resume()
     const count = countReceived(inbound)

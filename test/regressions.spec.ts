@@ -6,10 +6,10 @@
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { DEFAULTS, resolveOptions, sessionConfig } from '../src/config.js'
-import { Flag, FrameType, GoAwayCode, HEADER_LENGTH, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
+import { resolveOptions, sessionConfig } from '../src/config.js'
+import { Flag, FrameType, GoAwayCode, INITIAL_STREAM_WINDOW } from '../src/protocol/constants.js'
 import { YamuxSession } from '../src/protocol/session.js'
-import { countReceived, delay, muxerPair, openPair, rawPeerPair, recordFrames } from './fixtures/pair.js'
+import { countReceived, DEFAULT_MAX_PAYLOAD, delay, muxerPair, openPair, rawPeerPair, recordFrames } from './fixtures/pair.js'
 import type { YamuxStream } from '../src/index.js'
 
 const KiB = 1024
@@ -52,7 +52,7 @@ describe('regressions of today\'s JavaScript Yamux (DESIGN.md §6)', () => {
     // only the initial window arrived, in whole frames (the partial last frame waits
     // for the next credit); the sender waits, nothing was aborted
     expect(inbound.readBufferLength).to.be.within(INITIAL_STREAM_WINDOW - 64 * KiB, INITIAL_STREAM_WINDOW)
-    expect(inbound.readBufferLength % (DEFAULTS.maxMessageSize - HEADER_LENGTH)).to.equal(0)
+    expect(inbound.readBufferLength % DEFAULT_MAX_PAYLOAD).to.equal(0)
     expect(outbound.writableNeedsDrain).to.be.true()
     expect(outbound.status).to.equal('open')
     expect(updates.frames.filter(f => f.type === FrameType.WindowUpdate && f.flags === 0)).to.have.lengthOf(0)
