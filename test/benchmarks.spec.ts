@@ -7,6 +7,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { expect } from 'aegir/chai'
 import { HEADER_BYTES, shapeWrites } from '../benchmarks/lib/endpoint.js'
+import { SMOKE_SIZES } from '../benchmarks/lib/options.js'
 import { byRepetition, summarise } from '../benchmarks/lib/stats.js'
 import { checkTargets } from '../benchmarks/lib/targets.js'
 import { runBenchmarks } from '../benchmarks/run.js'
@@ -38,6 +39,21 @@ describe('benchmarks (smoke run)', function () {
       expect(result.samples.map(sample => sample.contender).sort()).to.deep.equal(['baseline', 'ours'])
       expect(result.baseline?.dir).to.equal(root)
       expect(await fs.readFile(result.files.markdown, 'utf8')).to.include(`Baseline: libp2p-yamux from ${root}`)
+    } finally {
+      await fs.rm(path.dirname(result.files.json), { recursive: true, force: true })
+    }
+  })
+
+  it('the bare pipe with one sender per stream moves what the muxers move over their streams', async () => {
+    const result = await runBenchmarks({ mode: 'smoke', only: ['concurrent', 'nodes-100'], contenders: ['ours', 'none'], log: () => {} })
+    try {
+      for (const scenario of ['concurrent', 'nodes-100']) {
+        const sample = (label: string): Sample | undefined => result.samples.find(sample => sample.scenario === scenario && sample.label === label && sample.ok)
+        const floor = sample('none (one sender per stream)')
+        expect(floor?.units, scenario).to.be.a('number').that.equals(sample('ours')?.units)
+        expect(floor?.extra?.senders, scenario).to.equal(SMOKE_SIZES[scenario === 'concurrent' ? 'concurrentStreams' : 'nodesStreams'])
+        expect(sample('none')?.extra?.senders, scenario).to.equal(1)
+      }
     } finally {
       await fs.rm(path.dirname(result.files.json), { recursive: true, force: true })
     }

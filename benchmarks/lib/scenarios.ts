@@ -39,6 +39,12 @@ export interface Variant {
   openFirst?: boolean
   /** The bare pipe only: how the sender hands over each write (see `WriteShape`) */
   writeShape?: WriteShape
+  /**
+   * The bare pipe only, in multi-stream scenarios: one sender for each stream
+   * the muxers open, all writing into the one pipe at once, so the row shows
+   * what that many concurrent senders cost without any muxer
+   */
+  writerPerStream?: boolean
 }
 
 export interface Scenario {
@@ -71,6 +77,8 @@ const HEADER_FLOORS: Variant[] = [
   { label: 'none (12-byte head written apart)', contender: 'none', writeShape: 'head apart' },
   { label: 'none (each write copied)', contender: 'none', writeShape: 'copied' }
 ]
+/** The bare pipe written by as many concurrent senders as the muxers have streams */
+const SENDERS_FLOOR: Variant = { label: 'none (one sender per stream)', contender: 'none', writerPerStream: true }
 
 /** Register a server handler for every inbound stream and get a promise for when `n` of them have finished */
 function serveEach (session: Session, n: number, handle: (end: Endpoint) => Promise<void>): Promise<void> {
@@ -94,13 +102,36 @@ async function withSession<T> (open: Promise<Session>, use: (s: Session) => Prom
   }
 }
 
+/** How a transfer spreads its volume */
+interface Layout {
+  /** streams opened (1 = a single pipe) */
+  streams: number
+  /** concurrent senders per stream, each moving an equal share of it (default 1) */
+  senders?: number
+  /** open every stream before the clock starts (default false) */
+  openFirst?: boolean
+}
+
 /**
- * `streams` streams (1 = a single pipe) each moving `total / streams` bytes to
- * the server. With `openFirst`, the streams are open (and accepted) before
- * the clock starts; otherwise each starts sending as soon as it is open.
+ * The layout of a multi-stream transfer of `streams` streams for `variant`: a
+ * session without streams moves it over its single pipe, written by one
+ * sender, or by one per stream for {@link Variant.writerPerStream}.
  */
-async function transfer (session: Session, total: number, streams: number, writeSize: number, openFirst = false): Promise<Measured> {
-  const per = Math.floor(total / streams)
+function multiStream (session: Session, variant: Variant, streams: number): Layout {
+  if (session.multiStream) {
+    return { streams, openFirst: variant.openFirst }
+  }
+  return { streams: 1, senders: variant.writerPerStream === true ? streams : 1 }
+}
+
+/**
+ * `streams` streams each moving `total / streams` bytes to the server, in
+ * `writeSize` writes. With `openFirst`, the streams are open (and accepted)
+ * before the clock starts; otherwise each starts sending as soon as it is open.
+ */
+async function transfer (session: Session, total: number, writeSize: number, { streams, senders = 1, openFirst = false }: Layout): Promise<Measured> {
+  const share = Math.floor(total / streams / senders)
+  const per = share * senders
   let accepted = 0
   let allAccepted: () => void = () => {}
   const acceptedAll = new Promise<void>(resolve => { allAccepted = resolve })
@@ -113,18 +144,22 @@ async function transfer (session: Session, total: number, streams: number, write
   let start = 0
   let opened = 0
   let allOpenAt = 0
+  let sendersDone = 0
   const { resources } = await measure(async () => {
     start = performance.now()
-    const senders = Array.from({ length: streams }, async (_, i) => {
+    const writing = Array.from({ length: streams }, async (_, i) => {
       const end = ready?.[i] ?? await session.open()
       if (++opened === streams) { allOpenAt = performance.now() }
-      await pump(end, per, writeSize)
+      await Promise.all(Array.from({ length: senders }, async () => {
+        await pump(end, share, writeSize)
+        sendersDone++
+      }))
     })
-    await Promise.all([received, ...senders])
+    await Promise.all([received, ...writing])
   })
   // how long opening the streams took, inside the timed part (they start sending as each opens)
-  const extra = streams > 1 && ready == null ? { openMs: allOpenAt - start, openShare: (allOpenAt - start) / resources.wallMs } : undefined
-  return { output: { units: per * streams, extra }, resources }
+  const opening = streams > 1 && ready == null ? { openMs: allOpenAt - start, openShare: (allOpenAt - start) / resources.wallMs } : undefined
+  return { output: { units: per * streams, extra: { ...opening, senders: sendersDone } }, resources }
 }
 
 const bulk: Scenario = {
@@ -135,18 +170,18 @@ const bulk: Scenario = {
   kind: 'bytes',
   variants: [...plain(ALL), ...HEADER_FLOORS],
   run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init, v.writeShape), async s =>
-    transfer(s, sizes.bulkBytes, 1, sizes.writeSize))
+    transfer(s, sizes.bulkBytes, sizes.writeSize, { streams: 1 }))
 }
 
 const concurrent: Scenario = {
   id: 'concurrent',
   title: 'concurrent streams',
-  description: '100 streams move 4 MiB each at the same time; aggregate throughput. `none` and `raw` move the same 400 MiB over their one pipe: the ceiling any muxer over this TCP connection can reach',
+  description: '100 streams move 4 MiB each at the same time; aggregate throughput. `none` and `raw` move the same 400 MiB over their one pipe: the ceiling any muxer over this TCP connection can reach; "one sender per stream" is that pipe written by 100 senders at once',
   unit: 'MB/s',
   kind: 'bytes',
-  variants: [...plain(ALL), ...HEADER_FLOORS],
+  variants: [...plain(ALL), ...HEADER_FLOORS, SENDERS_FLOOR],
   run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init, v.writeShape), async s =>
-    transfer(s, sizes.concurrentStreams * sizes.concurrentBytes, s.multiStream ? sizes.concurrentStreams : 1, sizes.writeSize))
+    transfer(s, sizes.concurrentStreams * sizes.concurrentBytes, sizes.writeSize, multiStream(s, v, sizes.concurrentStreams)))
 }
 
 const reqresp: Scenario = {
@@ -200,7 +235,7 @@ function nodes (id: string, title: string, streams: (sizes: Sizes) => number, de
     variants: [...plain(['ours', 'baseline', 'chainsafe', 'mplex', 'none']), ...extraVariants],
     run: async (v, sizes) => {
       const session = v.contender === 'none' ? noiseSession() : libp2pSession(v.contender)
-      return withSession(session, async s => transfer(s, sizes.nodesBytes, s.multiStream ? streams(sizes) : 1, sizes.writeSize, v.openFirst))
+      return withSession(session, async s => transfer(s, sizes.nodesBytes, sizes.writeSize, multiStream(s, v, streams(sizes))))
     }
   }
 }
@@ -211,7 +246,7 @@ const nodes1 = nodes('nodes-1', 'full nodes, one stream', () => 1,
 const OPENED_FIRST: Variant[] = (['ours', 'chainsafe', 'mplex'] as const).map(contender => ({ label: `${contender} (streams opened first)`, contender, openFirst: true }))
 
 const nodes100 = nodes('nodes-100', 'full nodes, 100 streams', sizes => sizes.nodesStreams,
-  'the same nodes move the volume on 100 streams at once; `none` moves it over its single encrypted pipe. The rows marked "streams opened first" open the 100 streams (through libp2p: protocol negotiation, peer store) before the clock starts', OPENED_FIRST)
+  'the same nodes move the volume on 100 streams at once; `none` moves it over its single encrypted pipe. The rows marked "streams opened first" open the 100 streams (through libp2p: protocol negotiation, peer store) before the clock starts; "one sender per stream" is the bare pipe written by 100 senders at once', [...OPENED_FIRST, SENDERS_FLOOR])
 
 /**
  * One stream moving `idleBytes`; with `idle`, next to that many open, idle
