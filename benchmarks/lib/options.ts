@@ -90,9 +90,12 @@ export const SMOKE_SIZES: Sizes = {
  * of a process (the event and stream code of `@libp2p/utils` and Node is called
  * once per write or drain and tiers up late): after one warm-up run at 1/8 of
  * the volume, the first full bulk transfer cost 1.4–2.0 CPU-s/GB for every
- * contender and the later ones 0.5–0.9, so the old warm-up timed compilation.
+ * contender and the later ones 0.5–0.9, so that warm-up timed compilation. Two
+ * full runs were not enough either: in bulk, functions were still being
+ * optimised during the 3rd and 4th transfer of ours (19 and 15) and the 3rd
+ * of mplex (8); from the 5th on, neither compiled more than a handful.
  */
-export const WARMUP_RUNS = 2
+export const WARMUP_RUNS = 4
 
 const SIZES: Record<Mode, Sizes> = { full: FULL_SIZES, quick: QUICK_SIZES, smoke: SMOKE_SIZES }
 const REPS: Record<Mode, number> = { full: 7, quick: 3, smoke: 1 }
