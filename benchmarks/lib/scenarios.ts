@@ -117,7 +117,7 @@ interface Layout {
  * session without streams moves it over its single pipe, written by one
  * sender, or by one per stream for {@link Variant.writerPerStream}.
  */
-function multiStream (session: Session, variant: Variant, streams: number): Layout {
+function layoutOf (session: Session, variant: Variant, streams: number): Layout {
   if (session.multiStream) {
     return { streams, openFirst: variant.openFirst }
   }
@@ -181,7 +181,7 @@ const concurrent: Scenario = {
   kind: 'bytes',
   variants: [...plain(ALL), ...HEADER_FLOORS, SENDERS_FLOOR],
   run: async (v, sizes) => withSession(createSession(v.contender, TCP, v.init, v.writeShape), async s =>
-    transfer(s, sizes.concurrentStreams * sizes.concurrentBytes, sizes.writeSize, multiStream(s, v, sizes.concurrentStreams)))
+    transfer(s, sizes.concurrentStreams * sizes.concurrentBytes, sizes.writeSize, layoutOf(s, v, sizes.concurrentStreams)))
 }
 
 const reqresp: Scenario = {
@@ -235,7 +235,7 @@ function nodes (id: string, title: string, streams: (sizes: Sizes) => number, de
     variants: [...plain(['ours', 'baseline', 'chainsafe', 'mplex', 'none']), ...extraVariants],
     run: async (v, sizes) => {
       const session = v.contender === 'none' ? noiseSession() : libp2pSession(v.contender)
-      return withSession(session, async s => transfer(s, sizes.nodesBytes, sizes.writeSize, multiStream(s, v, streams(sizes))))
+      return withSession(session, async s => transfer(s, sizes.nodesBytes, sizes.writeSize, layoutOf(s, v, streams(sizes))))
     }
   }
 }
