@@ -77,7 +77,7 @@ describe('protocol/flow-control ReceiveWindow', () => {
   })
 
   it('cutShortWrite: whole frames when one fits, the partial frame held back when none does, never more than half the smallest window kept', () => {
-    const P = 64 * KiB - 12
+    const P = TEST_MAX_PAYLOAD
     // 3.5 frames of window: three whole frames go, half a frame of window waits
     expect(cutShortWrite(3 * P + P / 2, 0, P)).to.deep.equal({ length: 3 * P, holdBack: false })
     // with 100 bytes held, the first frame needs 100 fewer bytes of the window
