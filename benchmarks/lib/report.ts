@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { machineLine, versionsLine } from './machine.js'
-import { byRepetition, cpuRatio, ratio } from './stats.js'
+import { byRepetition, cpuRatio, ratio, repetitionsByScenario } from './stats.js'
 import { checkTargets, idleRatio } from './targets.js'
 import type { Results } from './runner.js'
 
@@ -35,10 +35,19 @@ function warmupText (r: Results): string {
   return `each after ${r.warmupRuns} unmeasured warm-up run(s) of the same size`
 }
 
+/** ' (idle and idle-alone: 21)' for the scenarios measured more often than the run's repetitions */
+function moreRepetitions (r: Results): string {
+  const more = new Map<number, string[]>()
+  for (const [scenario, n] of repetitionsByScenario(r.samples)) {
+    if (n > r.reps) { more.set(n, [...(more.get(n) ?? []), scenario]) }
+  }
+  return [...more].map(([n, ids]) => ` (${ids.join(' and ')}: ${n})`).join('')
+}
+
 function header (r: Results): string[] {
   const lines = [
     '# Benchmark results', '',
-    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s), contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${warmupText(r)}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
+    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s)${moreRepetitions(r)}, contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${warmupText(r)}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
     `Machine: ${machineLine(r.machine)}.`, '',
     `Versions: ${versionsLine(r.machine)}.`, '',
     ...(r.baseline != null ? [`Baseline: libp2p-yamux from ${r.baseline.dir} (${r.baseline.commit ?? 'commit unknown'}).`, ''] : [])
@@ -54,7 +63,7 @@ function targets (r: Results): string[] {
   lines.push(
     'The ratio of medians decides "met". Beside it, the same ratio within each repetition (the two contenders\' samples of one round of the interleaving): its range, and in how many repetitions the target held.', '',
     '| scenario | target | measured | met | per repetition | held in |', '|---|---|---|---|---|---|')
-  for (const t of checkTargets(r.summaries, 'ours', byRepetition(r.summaries, r.samples, r.reps))) {
+  for (const t of checkTargets(r.summaries, 'ours', byRepetition(r.summaries, r.samples))) {
     let met = '–'
     if (t.pass != null) { met = t.pass ? 'yes' : '**no**' }
     const range = t.perRepetition.length > 0 ? `${num(Math.min(...t.perRepetition))}..${num(Math.max(...t.perRepetition))}×` : '–'

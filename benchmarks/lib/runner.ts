@@ -161,11 +161,21 @@ async function selectContenders (ids: string[] | undefined, withBaseline: boolea
   return wanted
 }
 
-/** Every repetition runs every wanted variant of every scenario once; the order rotates per repetition */
+/** How many repetitions `scenario` gets in a run of `reps` (its `repetitionFactor` applies to full and quick runs) */
+export function repetitionsOf (scenario: Scenario, reps: number, mode: Mode): number {
+  return mode === 'smoke' ? reps : reps * (scenario.repetitionFactor ?? 1)
+}
+
+/**
+ * Every repetition runs every wanted variant of every scenario once, while the
+ * scenario has repetitions left; the order rotates per repetition
+ */
 function buildSchedule (scenarios: Scenario[], wanted: Set<ContenderId>, reps: number, mode: Mode, sizes: Sizes, warmup: boolean): Job[] {
   const schedule: Job[] = []
-  for (let rep = 0; rep < reps; rep++) {
+  const rounds = Math.max(...scenarios.map(s => repetitionsOf(s, reps, mode)))
+  for (let rep = 0; rep < rounds; rep++) {
     for (const scenario of scenarios) {
+      if (rep >= repetitionsOf(scenario, reps, mode)) { continue }
       const variants = scenario.variants.filter(v => wanted.has(v.contender))
       for (const v of rotate(variants, rep)) { schedule.push({ scenario: scenario.id, label: v.label, rep, mode, sizes, warmup }) }
     }

@@ -59,6 +59,12 @@ export interface Scenario {
   /** what an op is, for the CPU column */
   opName?: string
   variants: Variant[]
+  /**
+   * Full and quick runs measure this scenario this many times the run's
+   * repetitions (default 1): a measurement of a few tens of milliseconds is
+   * moved by a third by one garbage collection, so its median needs more samples
+   */
+  repetitionFactor?: number
   /** `warmup`: this is the unmeasured run before a measurement; skip what would disturb the measured one */
   run(variant: Variant, sizes: Sizes, warmup?: boolean): Promise<Measured>
 }
@@ -301,6 +307,14 @@ async function idleRun (v: Variant, sizes: Sizes, idle: number, warmup = false):
   })
 }
 
+/**
+ * The idle rows time one 64 MiB transfer (about 50 ms) right after 10,000
+ * stream objects were made: one scavenge more or less of those moves a
+ * repetition by a third (0.65..1.54 × in 15 repetitions), so they get three
+ * times the repetitions; each costs a few seconds
+ */
+const IDLE_REPETITION_FACTOR = 3
+
 const idleAlone: Scenario = {
   id: 'idle-alone',
   title: 'idle streams: transfer alone',
@@ -308,6 +322,7 @@ const idleAlone: Scenario = {
   unit: 'MB/s',
   kind: 'bytes',
   variants: plain(MUXERS),
+  repetitionFactor: IDLE_REPETITION_FACTOR,
   run: async (v, sizes) => idleRun(v, sizes, 0)
 }
 
@@ -318,6 +333,7 @@ const idle: Scenario = {
   unit: 'MB/s',
   kind: 'bytes',
   variants: plain(MUXERS),
+  repetitionFactor: IDLE_REPETITION_FACTOR,
   run: async (v, sizes, warmup) => idleRun(v, sizes, sizes.idleStreams, warmup)
 }
 

@@ -63,12 +63,22 @@ export function summarise (scenarios: Array<{ id: string, variants: Array<{ labe
   return out
 }
 
+/** How many repetitions each scenario had in a run: scenario id → count (scenarios may have more than the run's `reps`) */
+export function repetitionsByScenario (samples: Sample[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const x of samples) {
+    counts.set(x.scenario, Math.max(counts.get(x.scenario) ?? 0, x.rep + 1))
+  }
+  return counts
+}
+
 /**
  * The same summaries for each repetition alone (every contender's one sample
- * of it as its median), for each of `reps` repetitions: what a ratio of medians
- * was in each round of the interleaving (repetitions are numbered from 0).
+ * of it as its median), for every repetition any scenario had: what a ratio of
+ * medians was in each round of the interleaving (repetitions are numbered from 0).
  */
-export function byRepetition (summaries: Summary[], samples: Sample[], reps: number): Summary[][] {
+export function byRepetition (summaries: Summary[], samples: Sample[]): Summary[][] {
+  const reps = Math.max(0, ...repetitionsByScenario(samples).values())
   const scenarios = new Map<string, Array<{ label: string, contender: string }>>()
   for (const x of summaries) {
     scenarios.set(x.scenario, [...(scenarios.get(x.scenario) ?? []), { label: x.label, contender: x.contender }])
