@@ -6,7 +6,7 @@
 
 import { writeFileSync } from 'node:fs'
 import { machineLine, versionsLine } from './machine.js'
-import { ratio } from './stats.js'
+import { moreRepetitions, ratio } from './stats.js'
 import { idleRatio } from './targets.js'
 import type { Results } from './runner.js'
 import type { Summary } from './stats.js'
@@ -65,7 +65,7 @@ export function svg (r: Results): string {
   const caption = [
     ...wrap(`Machine: ${machineLine(r.machine)}.`, 150),
     ...wrap(`Versions: ${versionsLine(r.machine)}.`, 150),
-    `${r.mode} run, ${r.reps} repetition(s), ${r.startedAt}. Each bar: median of ${subject ?? 'ours'} ÷ median of the reference; throughput-type numbers, higher is better.`
+    `${r.mode} run, ${r.reps} repetition(s)${moreRepetitions(r.samples, r.reps)}, ${r.startedAt}. Each bar: median of ${subject ?? 'ours'} ÷ median of the reference; throughput-type numbers, higher is better.`
   ]
   const H = top + plotH + 40 + 30 + caption.length * 15 + 10
   const values = gs.flatMap(g => g.bars.map(b => b.value ?? 0))

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { machineLine, versionsLine } from './machine.js'
-import { byRepetition, cpuRatio, ratio, repetitionsByScenario } from './stats.js'
+import { byRepetition, cpuRatio, moreRepetitions, ratio } from './stats.js'
 import { checkTargets, idleRatio } from './targets.js'
 import type { Results } from './runner.js'
 
@@ -35,19 +35,10 @@ function warmupText (r: Results): string {
   return `each after ${r.warmupRuns} unmeasured warm-up run(s) of the same size`
 }
 
-/** ' (idle and idle-alone: 21)' for the scenarios measured more often than the run's repetitions */
-function moreRepetitions (r: Results): string {
-  const more = new Map<number, string[]>()
-  for (const [scenario, n] of repetitionsByScenario(r.samples)) {
-    if (n > r.reps) { more.set(n, [...(more.get(n) ?? []), scenario]) }
-  }
-  return [...more].map(([n, ids]) => ` (${ids.join(' and ')}: ${n})`).join('')
-}
-
 function header (r: Results): string[] {
   const lines = [
     '# Benchmark results', '',
-    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s)${moreRepetitions(r)}, contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${warmupText(r)}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
+    `${r.mode} run of ${r.startedAt}: ${r.reps} repetition(s)${moreRepetitions(r.samples, r.reps)}, contenders interleaved within each repetition, ${ISOLATION[r.isolation]}, ${warmupText(r)}; ${(r.durationMs / 60000).toFixed(1)} min in all.`, '',
     `Machine: ${machineLine(r.machine)}.`, '',
     `Versions: ${versionsLine(r.machine)}.`, '',
     ...(r.baseline != null ? [`Baseline: libp2p-yamux from ${r.baseline.dir} (${r.baseline.commit ?? 'commit unknown'}).`, ''] : [])

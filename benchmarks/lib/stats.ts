@@ -72,6 +72,15 @@ export function repetitionsByScenario (samples: Sample[]): Map<string, number> {
   return counts
 }
 
+/** ' (idle-alone and idle: 21)': the scenarios measured more often than the run's `reps`, for captions */
+export function moreRepetitions (samples: Sample[], reps: number): string {
+  const more = new Map<number, string[]>()
+  for (const [scenario, n] of repetitionsByScenario(samples)) {
+    if (n > reps) { more.set(n, [...(more.get(n) ?? []), scenario]) }
+  }
+  return [...more].map(([n, ids]) => ` (${ids.join(' and ')}: ${n})`).join('')
+}
+
 /**
  * The same summaries for each repetition alone (every contender's one sample
  * of it as its median), for every repetition any scenario had: what a ratio of
