@@ -10,7 +10,7 @@ import { HEADER_BYTES, shapeWrites } from '../benchmarks/lib/endpoint.js'
 import { SMOKE_SIZES } from '../benchmarks/lib/options.js'
 import { repetitionsOf } from '../benchmarks/lib/runner.js'
 import { scenarioById } from '../benchmarks/lib/scenarios.js'
-import { byRepetition, summarise } from '../benchmarks/lib/stats.js'
+import { byRepetition, moreRepetitions, summarise } from '../benchmarks/lib/stats.js'
 import { checkTargets } from '../benchmarks/lib/targets.js'
 import { runBenchmarks } from '../benchmarks/run.js'
 import type { Chunk, Endpoint } from '../benchmarks/lib/endpoint.js'
@@ -95,6 +95,8 @@ describe('benchmark targets', () => {
     const check = checkTargets(summaries, 'ours', byRepetition(summaries, samples)).find(t => t.target === 'MB/s ≥ 0.9 × the same transfer alone')
     expect(check?.perRepetition).to.deep.equal([0.8, 1.0, 0.95, 1.2])
     expect(check?.heldIn).to.equal(3)
+    // the caption of the table and the chart names them
+    expect(moreRepetitions(samples, 1)).to.equal(' (idle and idle-alone: 4)')
   })
 })
 
