@@ -209,7 +209,7 @@ export class YamuxMuxer extends AbstractStreamMuxer<YamuxStream> implements Sess
       // a scoped logger per stream costs time and memory; only pay for it when logging is on
       log: this.log.enabled ? this.log.newScope(`${direction}:${id}`) : this.log,
       channel: this,
-      maxPayload: this.options.maxMessageSize - 12,
+      maxPayload: this.session.maxPayload,
       maxReadBufferLength: streamOptions.maxReadBufferLength,
       maxWriteBufferLength: streamOptions.maxWriteBufferLength,
       inactivityTimeout: streamOptions.inactivityTimeout

@@ -40,7 +40,8 @@ export class YamuxSession implements FrameSink {
   private readonly streams = new Map<number, StreamState>()
   private readonly ids: StreamIdAllocator
   private readonly budget: ReceiveBudget
-  private readonly maxPayload: number
+  /** Largest Data payload per frame we send, in bytes: the configured frame size less its header */
+  readonly maxPayload: number
   private readonly output: FrameWriter
   private readonly pings = new PingTracker()
   private awaitingAck = 0
