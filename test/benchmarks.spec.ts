@@ -3,18 +3,23 @@
  * not rot. Nothing here depends on timing.
  */
 
+import { once } from 'node:events'
 import fs from 'node:fs/promises'
+import net from 'node:net'
 import path from 'node:path'
 import { expect } from 'aegir/chai'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { HEADER_BYTES, shapeWrites } from '../benchmarks/lib/endpoint.js'
 import { SMOKE_SIZES } from '../benchmarks/lib/options.js'
 import { repetitionsOf } from '../benchmarks/lib/runner.js'
 import { scenarioById } from '../benchmarks/lib/scenarios.js'
 import { byRepetition, moreRepetitions, summarise } from '../benchmarks/lib/stats.js'
 import { checkTargets } from '../benchmarks/lib/targets.js'
+import { NEGOTIATION, negotiate, tcpConnectionPair } from '../benchmarks/lib/tcp.js'
 import { runBenchmarks } from '../benchmarks/run.js'
 import type { Chunk, Endpoint } from '../benchmarks/lib/endpoint.js'
 import type { Sample } from '../benchmarks/lib/worker.js'
+import type { MessageStream } from '@libp2p/interface'
 
 describe('benchmarks (smoke run)', function () {
   this.timeout(120_000)
@@ -138,5 +143,47 @@ describe('benchmark write shapes (the header floors)', () => {
     const copy = sent[0] as Uint8Array
     expect(copy.buffer).to.not.equal(write.buffer)
     expect(new Uint8Array(copy)).to.deep.equal(write)
+  })
+})
+
+describe('benchmark TCP connections', () => {
+  it('carry every byte written after the negotiation both ways, intact and in order', async () => {
+    const [dialer, listener] = await tcpConnectionPair()
+    try {
+      const payload = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7) % 256)
+      const collect = async (conn: MessageStream): Promise<Uint8Array> => new Promise(resolve => {
+        const got = new Uint8ArrayList()
+        conn.addEventListener('message', evt => {
+          got.append(evt.data)
+          if (got.byteLength >= payload.byteLength) { resolve(got.subarray()) }
+        })
+      })
+      const atListener = collect(listener)
+      const atDialer = collect(dialer)
+      dialer.send(payload)
+      listener.send(payload)
+      expect(await atListener).to.deep.equal(payload)
+      expect(await atDialer).to.deep.equal(payload)
+    } finally {
+      dialer.abort(new Error('test over'))
+      listener.abort(new Error('test over'))
+    }
+  })
+
+  it('fail the negotiation when the peer sends something else', async () => {
+    const server = net.createServer()
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const a = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
+    const [[b]] = await Promise.all([accepted, once(a, 'connect')])
+    server.close()
+    try {
+      const negotiating = negotiate(a, b)
+      b.write(new Uint8Array(NEGOTIATION.byteLength + 1))
+      await expect(negotiating).to.eventually.be.rejectedWith(/negotiation/)
+    } finally {
+      a.destroy()
+      b.destroy()
+    }
   })
 })
