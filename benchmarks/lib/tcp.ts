@@ -58,8 +58,8 @@ async function readExactly (socket: net.Socket, bytes: number): Promise<void> {
  * differently from one that began with a small exchange: on Linux the
  * receiver's first round-trip sample then measures microseconds, and the
  * receive buffer can stay at its initial 128 KiB for hundreds of
- * milliseconds (benchmarks/README.md, "Connections"). Real connections always
- * begin with negotiation, so the benchmark's do too.
+ * milliseconds (benchmarks/README.md, Method, "Negotiated connections").
+ * Real connections always begin with negotiation, so the benchmark's do too.
  */
 export async function negotiate (dialer: net.Socket, listener: net.Socket): Promise<void> {
   const heard = readExactly(listener, NEGOTIATION.byteLength)
