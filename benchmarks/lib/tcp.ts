@@ -18,26 +18,32 @@ import { SocketConnection } from '../../test/fixtures/socket-connection.js'
 export const NEGOTIATION = new TextEncoder().encode('\x13/multistream/1.0.0\n')
 
 /**
- * Resolve once `bytes` bytes have arrived on `socket`; the listeners are
+ * Resolve once `expected` has arrived on `socket`, byte for byte; reject if
+ * other bytes, more bytes or the end arrive instead. The listeners are
  * removed again. Nothing else is in flight then: the peer writes its next
  * byte only once a muxer (or scenario) has taken the socket over.
  */
-async function readExactly (socket: net.Socket, bytes: number): Promise<void> {
+async function expectBytes (socket: net.Socket, expected: Uint8Array): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    let got = 0
+    const got: Buffer[] = []
+    let length = 0
     const onData = (buf: Buffer): void => {
-      got += buf.byteLength
-      if (got > bytes) {
-        cleanUp()
-        reject(new Error(`negotiation: ${got} bytes arrived, ${bytes} expected`))
-      } else if (got === bytes) {
-        cleanUp()
+      got.push(buf)
+      length += buf.byteLength
+      if (length < expected.byteLength) {
+        return
+      }
+      cleanUp()
+      const received = Buffer.concat(got)
+      if (received.equals(expected)) {
         resolve()
+      } else {
+        reject(new Error(`negotiation: expected ${JSON.stringify(Buffer.from(expected).toString())}, got ${length} bytes ${JSON.stringify(received.toString())}`))
       }
     }
     const onEnd = (): void => {
       cleanUp()
-      reject(new Error(`negotiation: the socket ended after ${got} of ${bytes} bytes`))
+      reject(new Error(`negotiation: the socket ended after ${length} of ${expected.byteLength} bytes`))
     }
     const cleanUp = (): void => {
       socket.off('data', onData)
@@ -52,7 +58,7 @@ async function readExactly (socket: net.Socket, bytes: number): Promise<void> {
 
 /**
  * One negotiation round trip: the dialer writes {@link NEGOTIATION}, the
- * listener reads it and answers with the same, the dialer reads the answer.
+ * listener checks it and answers with the same, the dialer checks the answer.
  *
  * A connection whose first write is a muxer's burst of megabytes behaves
  * differently from one that began with a small exchange: on Linux the
@@ -62,10 +68,10 @@ async function readExactly (socket: net.Socket, bytes: number): Promise<void> {
  * Real connections always begin with negotiation, so the benchmark's do too.
  */
 export async function negotiate (dialer: net.Socket, listener: net.Socket): Promise<void> {
-  const heard = readExactly(listener, NEGOTIATION.byteLength)
+  const heard = expectBytes(listener, NEGOTIATION)
   dialer.write(NEGOTIATION)
   await heard
-  const answered = readExactly(dialer, NEGOTIATION.byteLength)
+  const answered = expectBytes(dialer, NEGOTIATION)
   listener.write(NEGOTIATION)
   await answered
 }
