@@ -5,8 +5,9 @@
  * Credit is granted only for bytes the application has consumed, once at
  * least half the window is owed, so a slow reader stalls the sender instead
  * of growing our buffers. The window grows (auto-tuning) while it is used up
- * faster than about two round trips, within a per-stream cap and a budget for
- * growth shared by every stream of the connection.
+ * faster than about two round trips and each doubling has raised the rate it
+ * is used at, within a per-stream cap and a budget for growth shared by every
+ * stream of the connection.
  */
 
 import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
@@ -17,6 +18,12 @@ import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
  * to every window update's round trip.
  */
 export const MIN_ROUND_TRIP = 2
+
+/**
+ * After the window grew, it grows again only once half windows are consumed
+ * at least this many times faster (measured over two round trips or more)
+ */
+export const GROWTH_PAYOFF = 1.1
 
 /**
  * The receive memory all streams of one session may be granted together
@@ -61,6 +68,19 @@ export class ReceiveWindow {
   unconsumed = 0
   private readonly budget: ReceiveBudget
   private lastGrantAt: number
+  /** Bytes granted back so far, that is consumed by the application */
+  private consumedTotal = 0
+  /** Start of the current consumption-rate measurement: when, and {@link ReceiveWindow.consumedTotal} then */
+  private rateMarkAt: number
+  private rateMarkConsumed = 0
+  /** Bytes per ms consumed over the latest span of at least two round trips, all of it at the current size */
+  private recentRate: number | undefined
+  /**
+   * {@link ReceiveWindow.recentRate} when the window last grew (0 if none was
+   * measured yet); undefined before any growth, or once the rate has halved
+   * since, when the next growth needs no payoff
+   */
+  private rateAtGrowth: number | undefined
 
   constructor (initialSize: number, maxSize: number, budget: ReceiveBudget, now: number) {
     this.size = initialSize
@@ -68,6 +88,7 @@ export class ReceiveWindow {
     this.maxSize = Math.max(maxSize, initialSize)
     this.budget = budget
     this.lastGrantAt = now
+    this.rateMarkAt = now
   }
 
   /** Bytes consumed by the application for which no credit has been granted yet */
@@ -108,7 +129,8 @@ export class ReceiveWindow {
   /**
    * The credit to grant now: 0 until at least half the window is owed. Before
    * granting, the window doubles (within the cap and the budget) when the last
-   * half window was used in less than two round trips.
+   * half window was used in less than two round trips and the last doubling
+   * paid off ({@link GROWTH_PAYOFF}, over at least two round trips).
    *
    * @param now - current time in ms
    * @param rtt - latest measured round-trip time in ms, if any
@@ -117,13 +139,48 @@ export class ReceiveWindow {
     if (!this.grantDue) {
       return 0
     }
-    if (rtt != null && this.size < this.maxSize && now - this.lastGrantAt < 2 * Math.max(rtt, MIN_ROUND_TRIP)) {
+    const roundTrip = Math.max(rtt ?? 0, MIN_ROUND_TRIP)
+    this.consumedTotal += this.owed
+    if (now - this.rateMarkAt >= 2 * roundTrip) {
+      this.recentRate = (this.consumedTotal - this.rateMarkConsumed) / (now - this.rateMarkAt)
+      this.markRate(now)
+      if (this.rateAtGrowth !== undefined && this.recentRate < this.rateAtGrowth / 2) {
+        // the rate halved since the last growth: conditions changed, so probe afresh
+        this.rateAtGrowth = undefined
+      }
+    }
+    if (rtt != null && this.size < this.maxSize && now - this.lastGrantAt < 2 * roundTrip && this.growthPays()) {
+      const before = this.size
       this.size += this.budget.takeUpTo(Math.min(this.size, this.maxSize - this.size))
+      if (this.size > before) {
+        this.rateAtGrowth = this.recentRate ?? 0
+        this.recentRate = undefined
+        this.markRate(now)
+      }
     }
     const grant = this.owed
     this.credit += grant
     this.lastGrantAt = now
     return grant
+  }
+
+  /**
+   * The last growth paid off: half windows are consumed at least
+   * {@link GROWTH_PAYOFF} times faster since. Where the window limits the
+   * sender, doubling it doubles that rate; where something else does (the
+   * CPU, with both peers on one host), it does not, and growing further
+   * would only queue more bytes in the transport.
+   */
+  private growthPays (): boolean {
+    if (this.rateAtGrowth === undefined) {
+      return true
+    }
+    return this.recentRate !== undefined && this.recentRate >= GROWTH_PAYOFF * this.rateAtGrowth
+  }
+
+  private markRate (now: number): void {
+    this.rateMarkAt = now
+    this.rateMarkConsumed = this.consumedTotal
   }
 
   /** The stream ended: give its growth back to the budget */

@@ -36,29 +36,48 @@ describe('protocol/flow-control ReceiveWindow', () => {
     expect(w.receive(W * 4)).to.equal(true)
   })
 
-  it('doubles the window on quick grants up to its cap, and stops when its growth reaches the budget', () => {
-    const capped = new ReceiveWindow(W, MiB, new ReceiveBudget(64 * MiB), 0)
-    const sizes: number[] = []
-    for (let i = 0; i < 5; i++) {
-      capped.receive(capped.size / 2)
-      capped.consume(capped.size / 2)
-      expect(capped.takeGrant(i, 10)).to.be.greaterThan(0)
-      sizes.push(capped.size)
+  /**
+   * Feed `w` half windows at a time, each consumed at once and granted after
+   * `msPerHalf(size)` ms, with a 10 ms round trip; returns the time reached
+   */
+  const run = (w: ReceiveWindow, grants: number, msPerHalf: (size: number) => number, now = 0): number => {
+    for (let i = 0; i < grants; i++) {
+      const half = w.size / 2
+      expect(w.receive(half)).to.equal(true)
+      w.consume(half)
+      now += msPerHalf(w.size)
+      expect(w.takeGrant(now, 10)).to.be.greaterThan(0)
     }
-    expect(sizes).to.deep.equal([2 * W, 4 * W, 4 * W, 4 * W, 4 * W])
+    return now
+  }
+
+  it('doubles the window while doubling it doubles the rate (the window limits the sender), up to its cap and the budget', () => {
+    // a window-limited sender: one window per round trip, whatever its size
+    const perRoundTrip = (): number => 5
+    const capped = new ReceiveWindow(W, MiB, new ReceiveBudget(64 * MiB), 0)
+    run(capped, 40, perRoundTrip)
+    expect(capped.size).to.equal(MiB)
 
     const budget = new ReceiveBudget(3 * W)
     const tight = new ReceiveWindow(W, 16 * MiB, budget, 0)
-    for (let i = 0; i < 4; i++) {
-      tight.receive(tight.size / 2)
-      tight.consume(tight.size / 2)
-      tight.takeGrant(i, 10)
-    }
+    run(tight, 40, perRoundTrip)
     // W, 2W (growth W), 4W (growth 3W): the budget is spent; the initial window is not counted
     expect(tight.size).to.equal(4 * W)
     expect(budget.used).to.equal(3 * W)
     tight.release()
     expect(budget.used).to.equal(0)
+  })
+
+  it('stops doubling once doubling no longer raises the rate (something else limits the sender)', () => {
+    // 1 MiB consumed per ms whatever the window: half windows come well within two round trips
+    const cpuBound = (size: number): number => (size / 2) / MiB
+    const w = new ReceiveWindow(W, 16 * MiB, new ReceiveBudget(64 * MiB), 0)
+    const now = run(w, 200, cpuBound)
+    // the first growth is free, the second needs a measured rate, the third a faster one
+    expect(w.size).to.equal(4 * W)
+    // the rate falls to a quarter (grants still within two round trips): probe once more, then stop
+    run(w, 200, size => (size / 2) / (MiB / 4), now)
+    expect(w.size).to.equal(8 * W)
   })
 
   it('does not grow when grants are more than 2 RTT apart, or without an RTT', () => {
@@ -217,28 +236,51 @@ describe('protocol/session window accounting', () => {
       return updates[0].length
     }
 
-    it('consuming half windows quickly doubles the window up to maxStreamWindow', () => {
+    /**
+     * `rounds` half windows, one every quarter of the 20 ms that two round
+     * trips take: a sender the window limits, whose rate doubles with it
+     */
+    function windowLimitedRounds (t: TestSession, clock: FakeClock, id: number, rounds: number): void {
+      for (let i = 0; i < rounds; i++) {
+        clock.advance(5)
+        halfWindowRound(t, id)
+      }
+    }
+
+    it('consuming half windows quickly doubles the window up to maxStreamWindow, each doubling once the last one has paid off', () => {
       const { t, clock, id } = tuned(10, { maxStreamWindow: 2 * MiB })
       const sizes: number[] = []
       let peerWindow = W
-      for (let i = 0; i < 6; i++) {
-        clock.advance(1)
+      for (let i = 0; i < 12; i++) {
+        clock.advance(5)
         const before = t.session.stream(id)!.receiveWindow.size
         peerWindow += halfWindowRound(t, id) - before / 2
         sizes.push(t.session.stream(id)!.receiveWindow.size)
         // the grant always brings the peer's window to the full new size
         expect(peerWindow).to.equal(sizes[sizes.length - 1])
       }
-      expect(sizes).to.deep.equal([512 * KiB, MiB, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB])
+      // the first doubling at once; each later one after two round trips show the rate doubled too
+      expect(sizes).to.deep.equal([
+        512 * KiB, 512 * KiB, 512 * KiB, 512 * KiB,
+        MiB, MiB, MiB, MiB,
+        2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB
+      ])
       expect(t.errors).to.deep.equal([])
+    })
+
+    it('a window that doubled without the rate following stops growing', () => {
+      const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB })
+      // 1 MiB consumed per ms, whatever the window: something else limits the sender
+      for (let i = 0; i < 100; i++) {
+        clock.advance(t.session.stream(id)!.receiveWindow.size / 2 / MiB)
+        halfWindowRound(t, id)
+      }
+      expect(t.session.stream(id)!.receiveWindow.size).to.equal(4 * W)
     })
 
     it('window growth stops at the connection receive budget', () => {
       const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB, connectionReceiveBudget: MiB })
-      for (let i = 0; i < 5; i++) {
-        clock.advance(1)
-        halfWindowRound(t, id)
-      }
+      windowLimitedRounds(t, clock, id, 10)
       // W, 2W, 4W, then the last W of the budget: growth of MiB in all
       expect(t.session.stream(id)!.receiveWindow.size).to.equal(W + MiB)
       expect(t.session.receiveBudgetUsed).to.equal(MiB)
@@ -264,10 +306,7 @@ describe('protocol/session window accounting', () => {
         t.session.consume(idle, 1)
       }
       t.takeFrames()
-      for (let i = 0; i < 4; i++) {
-        clock.advance(1)
-        halfWindowRound(t, id)
-      }
+      windowLimitedRounds(t, clock, id, 13)
       expect(t.session.stream(id)!.receiveWindow.size).to.equal(16 * W)
     })
 
@@ -294,10 +333,7 @@ describe('protocol/session window accounting', () => {
 
     it('the budget is released when streams end (FIN both ways, RST, session failure)', () => {
       const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB })
-      for (let i = 0; i < 3; i++) {
-        clock.advance(1)
-        halfWindowRound(t, id)
-      }
+      windowLimitedRounds(t, clock, id, 9)
       expect(t.session.receiveBudgetUsed).to.equal(2 * MiB - W)
       const second = t.session.openStream()
       const third = t.session.openStream()
