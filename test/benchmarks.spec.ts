@@ -3,9 +3,7 @@
  * not rot. Nothing here depends on timing.
  */
 
-import { once } from 'node:events'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import path from 'node:path'
 import { expect } from 'aegir/chai'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -15,7 +13,7 @@ import { repetitionsOf } from '../benchmarks/lib/runner.js'
 import { scenarioById } from '../benchmarks/lib/scenarios.js'
 import { byRepetition, moreRepetitions, summarise } from '../benchmarks/lib/stats.js'
 import { checkTargets } from '../benchmarks/lib/targets.js'
-import { negotiate, tcpConnectionPair } from '../benchmarks/lib/tcp.js'
+import { loopbackSocketPair, negotiate, tcpConnectionPair } from '../benchmarks/lib/tcp.js'
 import { runBenchmarks } from '../benchmarks/run.js'
 import type { Chunk, Endpoint } from '../benchmarks/lib/endpoint.js'
 import type { Sample } from '../benchmarks/lib/worker.js'
@@ -171,12 +169,7 @@ describe('benchmark TCP connections', () => {
   })
 
   it('fail the negotiation, naming what arrived, when the peer answers with other bytes', async () => {
-    const server = net.createServer()
-    const accepted = once(server, 'connection') as Promise<[net.Socket]>
-    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    const a = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1')
-    const [[b]] = await Promise.all([accepted, once(a, 'connect')])
-    server.close()
+    const [a, b] = await loopbackSocketPair()
     try {
       const negotiating = negotiate(a, b)
       b.write(new TextEncoder().encode('\x13/multistream/9.9.9\n'))

@@ -76,8 +76,8 @@ export async function negotiate (dialer: net.Socket, listener: net.Socket): Prom
   await answered
 }
 
-/** Two connected sockets on 127.0.0.1, negotiated: [dialer, listener]. Nagle is off, as in `@libp2p/tcp` */
-export async function tcpSocketPair (): Promise<[net.Socket, net.Socket]> {
+/** Two connected sockets on 127.0.0.1, not yet negotiated: [dialer, listener]. Nagle is off, as in `@libp2p/tcp` */
+export async function loopbackSocketPair (): Promise<[net.Socket, net.Socket]> {
   const server = net.createServer({ noDelay: true })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -93,6 +93,12 @@ export async function tcpSocketPair (): Promise<[net.Socket, net.Socket]> {
   const listener = await accepted
   listener.setNoDelay(true)
   server.close()
+  return [dialer, listener]
+}
+
+/** {@link loopbackSocketPair}, negotiated: [dialer, listener] */
+export async function tcpSocketPair (): Promise<[net.Socket, net.Socket]> {
+  const [dialer, listener] = await loopbackSocketPair()
   try {
     await negotiate(dialer, listener)
   } catch (err) {

@@ -237,12 +237,13 @@ describe('protocol/session window accounting', () => {
     }
 
     /**
-     * `rounds` half windows, one every quarter of the 20 ms that two round
-     * trips take: a sender the window limits, whose rate doubles with it
+     * `rounds` half windows, each after `msPerHalf(window size)` ms; by
+     * default one every quarter of the 20 ms that two round trips take: a
+     * sender the window limits, whose rate doubles with it
      */
-    function windowLimitedRounds (t: TestSession, clock: FakeClock, id: number, rounds: number): void {
+    function halfWindowRounds (t: TestSession, clock: FakeClock, id: number, rounds: number, msPerHalf: (size: number) => number = () => 5): void {
       for (let i = 0; i < rounds; i++) {
-        clock.advance(5)
+        clock.advance(msPerHalf(t.session.stream(id)!.receiveWindow.size))
         halfWindowRound(t, id)
       }
     }
@@ -271,16 +272,13 @@ describe('protocol/session window accounting', () => {
     it('a window that doubled without the rate following stops growing', () => {
       const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB })
       // 1 MiB consumed per ms, whatever the window: something else limits the sender
-      for (let i = 0; i < 100; i++) {
-        clock.advance(t.session.stream(id)!.receiveWindow.size / 2 / MiB)
-        halfWindowRound(t, id)
-      }
+      halfWindowRounds(t, clock, id, 100, size => size / 2 / MiB)
       expect(t.session.stream(id)!.receiveWindow.size).to.equal(4 * W)
     })
 
     it('window growth stops at the connection receive budget', () => {
       const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB, connectionReceiveBudget: MiB })
-      windowLimitedRounds(t, clock, id, 10)
+      halfWindowRounds(t, clock, id, 10)
       // W, 2W, 4W, then the last W of the budget: growth of MiB in all
       expect(t.session.stream(id)!.receiveWindow.size).to.equal(W + MiB)
       expect(t.session.receiveBudgetUsed).to.equal(MiB)
@@ -306,7 +304,7 @@ describe('protocol/session window accounting', () => {
         t.session.consume(idle, 1)
       }
       t.takeFrames()
-      windowLimitedRounds(t, clock, id, 13)
+      halfWindowRounds(t, clock, id, 13)
       expect(t.session.stream(id)!.receiveWindow.size).to.equal(16 * W)
     })
 
@@ -333,7 +331,7 @@ describe('protocol/session window accounting', () => {
 
     it('the budget is released when streams end (FIN both ways, RST, session failure)', () => {
       const { t, clock, id } = tuned(10, { maxStreamWindow: 16 * MiB })
-      windowLimitedRounds(t, clock, id, 9)
+      halfWindowRounds(t, clock, id, 9)
       expect(t.session.receiveBudgetUsed).to.equal(2 * MiB - W)
       const second = t.session.openStream()
       const third = t.session.openStream()
