@@ -6,8 +6,8 @@
  * least half the window is owed, so a slow reader stalls the sender instead
  * of growing our buffers. The window grows (auto-tuning) while it is used up
  * faster than about two round trips and each doubling has raised the rate it
- * is used at, within a per-stream cap and a budget for growth shared by every
- * stream of the connection.
+ * is used at (averaged over the whole time at each size), within a per-stream
+ * cap and a budget for growth shared by every stream of the connection.
  */
 
 import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
@@ -20,10 +20,14 @@ import { INITIAL_STREAM_WINDOW, MAX_UINT32 } from './constants.js'
 export const MIN_ROUND_TRIP = 2
 
 /**
- * After the window grew, it grows again only once half windows are consumed
- * at least this many times faster (measured over two round trips or more)
+ * After the window grew, it grows again only once data is consumed at least
+ * this many times faster at the new size than it was at the old one, each
+ * rate averaged over the whole time at its size. Where the window limits the
+ * sender, doubling it nearly doubles the rate; on one host, where the CPU
+ * does, short measurements vary by half either way, and a lower bar lets that
+ * noise grow the window to its cap.
  */
-export const GROWTH_PAYOFF = 1.1
+export const GROWTH_PAYOFF = 1.5
 
 /**
  * The receive memory all streams of one session may be granted together
@@ -70,17 +74,20 @@ export class ReceiveWindow {
   private lastGrantAt: number
   /** Bytes granted back so far, that is consumed by the application */
   private consumedTotal = 0
-  /** Start of the current consumption-rate measurement: when, and {@link ReceiveWindow.consumedTotal} then */
-  private rateMarkAt: number
-  private rateMarkConsumed = 0
-  /** Bytes per ms consumed over the latest span of at least two round trips, all of it at the current size */
-  private recentRate: number | undefined
+  /** When the window took its current size, and {@link ReceiveWindow.consumedTotal} then */
+  private sizedAt: number
+  private consumedWhenSized = 0
   /**
-   * {@link ReceiveWindow.recentRate} when the window last grew (0 if none was
-   * measured yet); undefined before any growth, or once the rate has halved
-   * since, when the next growth needs no payoff
+   * Bytes per ms consumed since the window took its current size; undefined
+   * until that spans two round trips and a whole window
    */
-  private rateAtGrowth: number | undefined
+  private rateAtSize: number | undefined
+  /**
+   * {@link ReceiveWindow.rateAtSize} at the size before the last growth (0 if
+   * none was measured); undefined before any growth, or once the rate has
+   * halved since, when the next growth needs no payoff
+   */
+  private rateBeforeGrowth: number | undefined
 
   constructor (initialSize: number, maxSize: number, budget: ReceiveBudget, now: number) {
     this.size = initialSize
@@ -88,7 +95,7 @@ export class ReceiveWindow {
     this.maxSize = Math.max(maxSize, initialSize)
     this.budget = budget
     this.lastGrantAt = now
-    this.rateMarkAt = now
+    this.sizedAt = now
   }
 
   /** Bytes consumed by the application for which no credit has been granted yet */
@@ -130,7 +137,7 @@ export class ReceiveWindow {
    * The credit to grant now: 0 until at least half the window is owed. Before
    * granting, the window doubles (within the cap and the budget) when the last
    * half window was used in less than two round trips and the last doubling
-   * paid off ({@link GROWTH_PAYOFF}, over at least two round trips).
+   * paid off ({@link GROWTH_PAYOFF}).
    *
    * @param now - current time in ms
    * @param rtt - latest measured round-trip time in ms, if any
@@ -141,21 +148,22 @@ export class ReceiveWindow {
     }
     const roundTrip = Math.max(rtt ?? 0, MIN_ROUND_TRIP)
     this.consumedTotal += this.owed
-    if (now - this.rateMarkAt >= 2 * roundTrip) {
-      this.recentRate = (this.consumedTotal - this.rateMarkConsumed) / (now - this.rateMarkAt)
-      this.markRate(now)
-      if (this.rateAtGrowth !== undefined && this.recentRate < this.rateAtGrowth / 2) {
+    const consumedAtSize = this.consumedTotal - this.consumedWhenSized
+    if (now - this.sizedAt >= 2 * roundTrip && consumedAtSize >= this.size) {
+      this.rateAtSize = consumedAtSize / (now - this.sizedAt)
+      if (this.rateBeforeGrowth !== undefined && this.rateAtSize < this.rateBeforeGrowth / 2) {
         // the rate halved since the last growth: conditions changed, so probe afresh
-        this.rateAtGrowth = undefined
+        this.rateBeforeGrowth = undefined
       }
     }
     if (rtt != null && this.size < this.maxSize && now - this.lastGrantAt < 2 * roundTrip && this.growthPays()) {
       const before = this.size
       this.size += this.budget.takeUpTo(Math.min(this.size, this.maxSize - this.size))
       if (this.size > before) {
-        this.rateAtGrowth = this.recentRate ?? 0
-        this.recentRate = undefined
-        this.markRate(now)
+        this.rateBeforeGrowth = this.rateAtSize ?? 0
+        this.rateAtSize = undefined
+        this.sizedAt = now
+        this.consumedWhenSized = this.consumedTotal
       }
     }
     const grant = this.owed
@@ -165,22 +173,17 @@ export class ReceiveWindow {
   }
 
   /**
-   * The last growth paid off: half windows are consumed at least
+   * The last growth paid off: data is consumed at least
    * {@link GROWTH_PAYOFF} times faster since. Where the window limits the
    * sender, doubling it doubles that rate; where something else does (the
    * CPU, with both peers on one host), it does not, and growing further
    * would only queue more bytes in the transport.
    */
   private growthPays (): boolean {
-    if (this.rateAtGrowth === undefined) {
+    if (this.rateBeforeGrowth === undefined) {
       return true
     }
-    return this.recentRate !== undefined && this.recentRate >= GROWTH_PAYOFF * this.rateAtGrowth
-  }
-
-  private markRate (now: number): void {
-    this.rateMarkAt = now
-    this.rateMarkConsumed = this.consumedTotal
+    return this.rateAtSize !== undefined && this.rateAtSize >= GROWTH_PAYOFF * this.rateBeforeGrowth
   }
 
   /** The stream ended: give its growth back to the budget */

@@ -80,6 +80,20 @@ describe('protocol/flow-control ReceiveWindow', () => {
     expect(w.size).to.equal(8 * W)
   })
 
+  it('judges growth on the rate averaged over the whole time at a size: a fast stretch or a pause does not grow a window the CPU limits', () => {
+    const cpuBound = (size: number): number => (size / 2) / MiB
+    const w = new ReceiveWindow(W, 16 * MiB, new ReceiveBudget(64 * MiB), 0)
+    let now = run(w, 400, cpuBound)
+    expect(w.size).to.equal(4 * W)
+    // 40 ms at twice the rate (a backlog read in one go): twice the rate of the last 40 ms, not of the 200 ms at this size
+    now = run(w, 160, size => (size / 2) / (2 * MiB), now)
+    expect(w.size).to.equal(4 * W)
+    // a 30 ms pause (a collection, a busy event loop), then the old rate again: the rate did not halve
+    now = run(w, 1, () => 30, now)
+    run(w, 200, cpuBound, now)
+    expect(w.size).to.equal(4 * W)
+  })
+
   it('does not grow when grants are more than 2 RTT apart, or without an RTT', () => {
     const w = new ReceiveWindow(W, 16 * MiB, new ReceiveBudget(64 * MiB), 0)
     let now = 0
