@@ -13,8 +13,9 @@ import { repetitionsOf } from '../benchmarks/lib/runner.js'
 import { scenarioById } from '../benchmarks/lib/scenarios.js'
 import { byRepetition, moreRepetitions, summarise } from '../benchmarks/lib/stats.js'
 import { checkTargets } from '../benchmarks/lib/targets.js'
-import { loopbackSocketPair, negotiate, tcpConnectionPair } from '../benchmarks/lib/tcp.js'
+import { negotiate, negotiatedConnectionPair } from '../benchmarks/lib/tcp.js'
 import { runBenchmarks } from '../benchmarks/run.js'
+import { loopbackSocketPair } from './fixtures/socket-connection.js'
 import type { Chunk, Endpoint } from '../benchmarks/lib/endpoint.js'
 import type { Sample } from '../benchmarks/lib/worker.js'
 import type { MessageStream } from '@libp2p/interface'
@@ -146,7 +147,7 @@ describe('benchmark write shapes (the header floors)', () => {
 
 describe('benchmark TCP connections', () => {
   it('carry every byte written after the negotiation both ways, intact and in order', async () => {
-    const [dialer, listener] = await tcpConnectionPair()
+    const [dialer, listener] = await negotiatedConnectionPair()
     try {
       const payload = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7) % 256)
       const collect = async (conn: MessageStream): Promise<Uint8Array> => new Promise(resolve => {

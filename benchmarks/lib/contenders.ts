@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url'
 import { defaultLogger } from '@libp2p/logger'
 import { messageStreamEndpoint, shapeWrites, socketEndpoint } from './endpoint.js'
 import { linkPair } from './link.js'
-import { tcpConnectionPair, tcpSocketPair } from './tcp.js'
+import { negotiatedConnectionPair, negotiatedSocketPair } from './tcp.js'
 import type { Endpoint, WriteShape } from './endpoint.js'
 import type { LinkOptions } from './link.js'
 import type { ComponentLogger, MessageStream, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
@@ -113,7 +113,7 @@ export interface Session {
 export type Transport = { kind: 'tcp' } | { kind: 'link', link: LinkOptions }
 
 async function connectionPair (transport: Transport): Promise<[MessageStream, MessageStream]> {
-  return transport.kind === 'tcp' ? tcpConnectionPair() : linkPair(transport.link)
+  return transport.kind === 'tcp' ? negotiatedConnectionPair() : linkPair(transport.link)
 }
 
 /** A session over one pipe (no muxer): `open()` once, and the server end is accepted at once */
@@ -143,7 +143,7 @@ export async function createSession (id: ContenderId, transport: Transport, muxe
   const kind = contenderInfo(id).kind
   if (kind === 'raw') {
     if (transport.kind !== 'tcp') { throw new Error('raw sockets exist only over TCP') }
-    const [a, b] = await tcpSocketPair()
+    const [a, b] = await negotiatedSocketPair()
     return singlePipeSession(socketEndpoint(a), socketEndpoint(b), () => {
       a.destroy()
       b.destroy()

@@ -7,8 +7,8 @@
  * `@libp2p/tcp` does.
  */
 
-import net from 'node:net'
-import { SocketConnection } from '../../test/fixtures/socket-connection.js'
+import { loopbackSocketPair, SocketConnection } from '../../test/fixtures/socket-connection.js'
+import type net from 'node:net'
 
 /**
  * The first message of a multistream-select negotiation (its header line,
@@ -76,28 +76,8 @@ export async function negotiate (dialer: net.Socket, listener: net.Socket): Prom
   await answered
 }
 
-/** Two connected sockets on 127.0.0.1, not yet negotiated: [dialer, listener]. Nagle is off, as in `@libp2p/tcp` */
-export async function loopbackSocketPair (): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer({ noDelay: true })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => { resolve() })
-  })
-  const address = server.address() as net.AddressInfo
-  const accepted = new Promise<net.Socket>(resolve => server.once('connection', resolve))
-  const dialer = net.connect({ host: '127.0.0.1', port: address.port, noDelay: true })
-  await new Promise<void>((resolve, reject) => {
-    dialer.once('connect', resolve)
-    dialer.once('error', reject)
-  })
-  const listener = await accepted
-  listener.setNoDelay(true)
-  server.close()
-  return [dialer, listener]
-}
-
 /** {@link loopbackSocketPair}, negotiated: [dialer, listener] */
-export async function tcpSocketPair (): Promise<[net.Socket, net.Socket]> {
+export async function negotiatedSocketPair (): Promise<[net.Socket, net.Socket]> {
   const [dialer, listener] = await loopbackSocketPair()
   try {
     await negotiate(dialer, listener)
@@ -109,9 +89,9 @@ export async function tcpSocketPair (): Promise<[net.Socket, net.Socket]> {
   return [dialer, listener]
 }
 
-/** A negotiated pair of loopback TCP connections as libp2p `MessageStream`s: [dialer (outbound), listener (inbound)] */
-export async function tcpConnectionPair (): Promise<[SocketConnection, SocketConnection]> {
-  const [dialer, listener] = await tcpSocketPair()
+/** {@link negotiatedSocketPair} wrapped as libp2p `MessageStream`s: [dialer (outbound), listener (inbound)] */
+export async function negotiatedConnectionPair (): Promise<[SocketConnection, SocketConnection]> {
+  const [dialer, listener] = await negotiatedSocketPair()
   return [
     new SocketConnection({ socket: dialer, direction: 'outbound' }),
     new SocketConnection({ socket: listener, direction: 'inbound' })
