@@ -72,11 +72,10 @@ export class ReceiveWindow {
   unconsumed = 0
   private readonly budget: ReceiveBudget
   private lastGrantAt: number
-  /** Bytes granted back so far, that is consumed by the application */
-  private consumedTotal = 0
-  /** When the window took its current size, and {@link ReceiveWindow.consumedTotal} then */
+  /** When the window took its current size */
   private sizedAt: number
-  private consumedWhenSized = 0
+  /** Bytes granted back (consumed by the application) since the window took its current size */
+  private consumedAtSize = 0
   /**
    * Bytes per ms consumed since the window took its current size; undefined
    * until that spans two round trips and a whole window
@@ -147,10 +146,9 @@ export class ReceiveWindow {
       return 0
     }
     const roundTrip = Math.max(rtt ?? 0, MIN_ROUND_TRIP)
-    this.consumedTotal += this.owed
-    const consumedAtSize = this.consumedTotal - this.consumedWhenSized
-    if (now - this.sizedAt >= 2 * roundTrip && consumedAtSize >= this.size) {
-      this.rateAtSize = consumedAtSize / (now - this.sizedAt)
+    this.consumedAtSize += this.owed
+    if (now - this.sizedAt >= 2 * roundTrip && this.consumedAtSize >= this.size) {
+      this.rateAtSize = this.consumedAtSize / (now - this.sizedAt)
       if (this.rateBeforeGrowth !== undefined && this.rateAtSize < this.rateBeforeGrowth / 2) {
         // the rate halved since the last growth: conditions changed, so probe afresh
         this.rateBeforeGrowth = undefined
@@ -163,7 +161,7 @@ export class ReceiveWindow {
         this.rateBeforeGrowth = this.rateAtSize ?? 0
         this.rateAtSize = undefined
         this.sizedAt = now
-        this.consumedWhenSized = this.consumedTotal
+        this.consumedAtSize = 0
       }
     }
     const grant = this.owed
