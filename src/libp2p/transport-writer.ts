@@ -13,7 +13,10 @@ import type { SendResult } from '@libp2p/utils'
  * Streams pause (`send()` returns false) while this many bytes (1 MiB) of
  * frames wait for the next flush, so one tick never hands the transport more
  * than about this much plus one write per waking stream: large batches cost
- * more in garbage collection than they save in writes.
+ * more in garbage collection than they save in writes. Measured with 100
+ * streams: at 4 MiB the bare TCP connection moved 11 % more, but a Noise
+ * connection 10 % less (ciphertext made for bytes the socket cannot take yet
+ * stays alive and is collected as old); every libp2p connection is encrypted.
  */
 export const FLUSH_HIGH_WATER_MARK = 1024 * 1024
 
