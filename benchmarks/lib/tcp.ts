@@ -7,7 +7,8 @@
  * `@libp2p/tcp` does.
  */
 
-import { loopbackSocketPair, SocketConnection } from '../../test/fixtures/socket-connection.js'
+import { loopbackSocketPair, socketConnectionPair } from '../../test/fixtures/socket-connection.js'
+import type { SocketConnection } from '../../test/fixtures/socket-connection.js'
 import type net from 'node:net'
 
 /**
@@ -91,9 +92,5 @@ export async function negotiatedSocketPair (): Promise<[net.Socket, net.Socket]>
 
 /** {@link negotiatedSocketPair} wrapped as libp2p `MessageStream`s: [dialer (outbound), listener (inbound)] */
 export async function negotiatedConnectionPair (): Promise<[SocketConnection, SocketConnection]> {
-  const [dialer, listener] = await negotiatedSocketPair()
-  return [
-    new SocketConnection({ socket: dialer, direction: 'outbound' }),
-    new SocketConnection({ socket: listener, direction: 'inbound' })
-  ]
+  return socketConnectionPair(await negotiatedSocketPair())
 }
